@@ -1,0 +1,30 @@
+# twomountains: the two front-door commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+YEAR ?= 2023
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export GX_ANALYTICS_ENABLED ?= False
+export MPLCONFIGDIR ?= $(CURDIR)/.prefect/matplotlib
+
+.PHONY: setup demo test sample suites clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/twomountains run --year $(YEAR) --data data/sample --out reports
+	@echo "PDF 报告位于 / PDFs are in: $$(ls -d $(CURDIR)/reports/$(YEAR)/v* | sort -V | tail -1)"
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+# Regenerate the illustrative sample data (deterministic) and the GX suites.
+sample: setup
+	$(VENV)/bin/python scripts/make_sample_data.py
+
+suites: setup
+	$(VENV)/bin/twomountains suites
+
+clean:
+	rm -rf reports .prefect .pytest_cache .hypothesis

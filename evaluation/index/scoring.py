@@ -1,0 +1,194 @@
+"""The zone-aware composite index: goalposts, weights per zone type, dimensions, overall.
+
+Pure pandas. The result keeps every stage (raw -> normalised -> dimension scores ->
+overall -> grade/rank -> contributions), so a scorecard can explain each point.
+
+Rules (NBS 2016 green development index, DESIGN.md):
+- an indicator that does not apply to a county's zone type is dropped, and its
+  weight is spread over its siblings in the same dimension (renormalised);
+- an applicable indicator whose value is missing keeps its weight and scores the
+  floor (`missing_score`), and is flagged as imputed;
+- counties are ranked overall and within their zone type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from evaluation.catalogue import Catalogue
+
+RANK_DECIMALS = 9  # scores equal to this many decimals tie
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """Everything the scoring needs, as plain tables (so tests can build one by hand).
+
+    indicators: index = indicator id; columns dimension, direction (+1/-1), low, high, weight
+    applicable: index = zone type, columns = indicator ids, bool
+    dimension_weights: index = zone type, columns = dimension ids, summing to 1 per row
+    """
+
+    indicators: pd.DataFrame
+    applicable: pd.DataFrame
+    dimension_weights: pd.DataFrame
+    missing_score: float = 0.0
+    grades: tuple[tuple[str, float], ...] = (("优秀", 75.0), ("良好", 60.0), ("合格", 45.0), ("待提升", 0.0))
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue) -> "IndexSpec":
+        ind = pd.DataFrame(
+            [
+                {"id": i.id, "dimension": i.dimension, "direction": i.direction,
+                 "low": i.goalposts[0], "high": i.goalposts[1], "weight": i.weight}
+                for i in catalogue.indicators
+            ]
+        ).set_index("id")
+        zones = list(catalogue.zone_types)
+        applicable = pd.DataFrame(
+            [[catalogue.applies(i, z) for i in catalogue.indicators] for z in zones],
+            index=zones, columns=ind.index,
+        )
+        dims = [d.id for d in catalogue.dimensions]
+        weights = pd.DataFrame([[catalogue.zone_weights(z)[d] for d in dims] for z in zones], index=zones, columns=dims)
+        return cls(ind, applicable, weights, catalogue.missing_score, tuple((g.name, g.min) for g in catalogue.grades))
+
+
+@dataclass
+class ScoreResult:
+    """Every stage of the index for one year; all frames are indexed by county code, sorted."""
+
+    zones: pd.Series  # county -> zone type
+    raw: pd.DataFrame  # county x indicator: value (NaN = missing or not applicable)
+    applicable: pd.DataFrame  # bool
+    imputed: pd.DataFrame  # bool: applicable but missing -> scored the floor
+    normalised: pd.DataFrame  # 0..100, NaN where not applicable
+    weights: pd.DataFrame  # effective weight within its dimension (0 where not applicable)
+    dimension_scores: pd.DataFrame  # county x dimension, 0..100
+    dimension_weights: pd.DataFrame  # county x dimension
+    contributions: pd.DataFrame  # county x indicator: points added to the overall score
+    overall: pd.Series
+    grade: pd.Series
+    rank: pd.Series
+    zone_rank: pd.Series
+    zone_size: pd.Series
+
+    def summary(self) -> pd.DataFrame:
+        table = pd.DataFrame({
+            "zone": self.zones, "overall": self.overall, "grade": self.grade,
+            "rank": self.rank, "zone_rank": self.zone_rank, "zone_size": self.zone_size,
+        })
+        table = table.join(self.dimension_scores)
+        return table.sort_values(["rank", "zone"]).rename_axis("county_code")
+
+    def zone_means(self) -> pd.DataFrame:
+        """Mean dimension scores per zone type (for "county vs its zone" charts)."""
+        return self.dimension_scores.groupby(self.zones).mean()
+
+
+def goalpost_normalise(raw: pd.DataFrame, low: pd.Series, high: pd.Series, direction: pd.Series) -> pd.DataFrame:
+    """Map values onto 0..100 between fixed goalposts; negative indicators are reversed."""
+    low = low.reindex(raw.columns)
+    span = (high.reindex(raw.columns) - low).replace(0, np.nan)
+    up = raw.sub(low, axis=1).div(span, axis=1)
+    positive = np.broadcast_to((direction.reindex(raw.columns) > 0).to_numpy(), raw.shape)
+    share = up.where(positive, 1 - up)
+    return (share.clip(0, 1) * 100).astype("float64")
+
+
+def weighted_mean(scores: pd.DataFrame, weights: pd.DataFrame) -> pd.Series:
+    """Row-wise weighted mean skipping NaN scores (the weights of the rest are renormalised)."""
+    w = weights.where(scores.notna(), 0.0)
+    total = w.sum(axis=1)
+    value = (scores.fillna(0.0) * w).sum(axis=1) / total.replace(0, np.nan)
+    return value
+
+
+def compute_raw(values: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Indicator values from reported variables (county x variable -> county x indicator)."""
+    out = {}
+    for ind in catalogue.indicators:
+        if ind.var:
+            col = values[ind.var] if ind.var in values else pd.Series(np.nan, index=values.index)
+        else:
+            num, den = ind.ratio  # type: ignore[misc]
+            n = values[num] if num in values else pd.Series(np.nan, index=values.index)
+            d = values[den] if den in values else pd.Series(np.nan, index=values.index)
+            col = n / d.where(d != 0) * ind.factor
+        out[ind.id] = col.astype("float64")
+    return pd.DataFrame(out, index=values.index).replace([np.inf, -np.inf], np.nan)
+
+
+def rank_desc(scores: pd.Series) -> pd.Series:
+    return scores.round(RANK_DECIMALS).rank(ascending=False, method="min").astype("Int64")
+
+
+def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
+    """Score counties. `raw`: county x indicator; `zones`: county -> zone type."""
+    raw = raw.sort_index()
+    zones = zones.reindex(raw.index)
+    if zones.isna().any():
+        missing = ", ".join(map(str, raw.index[zones.isna()]))
+        raise ValueError(f"no zone type for counties: {missing}")
+    unknown = sorted(set(zones) - set(spec.applicable.index))
+    if unknown:
+        raise ValueError(f"unknown zone types: {unknown}")
+    ind = spec.indicators
+    raw = raw.reindex(columns=ind.index)
+
+    applicable = spec.applicable.loc[zones.values].set_axis(raw.index).astype(bool)
+    present = raw.notna()
+    imputed = applicable & ~present
+    normalised = goalpost_normalise(raw, ind["low"], ind["high"], ind["direction"])
+    normalised = normalised.where(~imputed, spec.missing_score).where(applicable)
+
+    base = pd.DataFrame(np.broadcast_to(ind["weight"].to_numpy(), raw.shape), index=raw.index, columns=ind.index)
+    base = base.where(applicable, 0.0)
+    dims = list(spec.dimension_weights.columns)
+    dim_of = ind["dimension"]
+    weights = pd.DataFrame(0.0, index=raw.index, columns=ind.index)
+    dim_scores = pd.DataFrame(index=raw.index, columns=dims, dtype="float64")
+    for dim in dims:
+        cols = dim_of.index[dim_of == dim]
+        block = base[cols]
+        totals = block.sum(axis=1).replace(0, np.nan)
+        weights[cols] = block.div(totals, axis=0).fillna(0.0)
+        dim_scores[dim] = weighted_mean(normalised[cols], block)
+
+    dim_weights = spec.dimension_weights.loc[zones.values, dims].set_axis(raw.index)
+    # a dimension with no applicable indicator for a zone carries no weight there
+    dim_weights = dim_weights.where(dim_scores.notna(), 0.0)
+    dim_weights = dim_weights.div(dim_weights.sum(axis=1).replace(0, np.nan), axis=0)
+    overall = (dim_scores.fillna(0.0) * dim_weights).sum(axis=1)
+
+    dim_weight_per_ind = dim_weights[dim_of.to_numpy()].set_axis(ind.index, axis=1)
+    contributions = (normalised.fillna(0.0) * weights * dim_weight_per_ind).where(applicable)
+
+    grade = overall.map(lambda s: _grade(s, spec.grades))
+    rank = rank_desc(overall)
+    zone_rank = overall.groupby(zones).transform(rank_desc).astype("Int64")
+    zone_size = zones.map(zones.value_counts()).astype("Int64")
+    return ScoreResult(
+        zones=zones, raw=raw, applicable=applicable, imputed=imputed, normalised=normalised,
+        weights=weights, dimension_scores=dim_scores, dimension_weights=dim_weights,
+        contributions=contributions, overall=overall, grade=grade, rank=rank, zone_rank=zone_rank,
+        zone_size=zone_size,
+    )
+
+
+def _grade(value: float, bands: tuple[tuple[str, float], ...]) -> str:
+    for name, minimum in bands:
+        if value >= minimum:
+            return name
+    return bands[-1][0]
+
+
+def score_catalogue(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
+    """Score every configured county from its reported variables (county x variable)."""
+    codes = [c.code for c in catalogue.counties]
+    values = values.reindex(sorted(codes))
+    zones = pd.Series({c.code: c.zone for c in catalogue.counties})
+    return score(compute_raw(values, catalogue), zones, IndexSpec.from_catalogue(catalogue))

@@ -1,0 +1,284 @@
+"""Write the illustrative (示例数据) bureau submissions under data/sample/.
+
+The figures are invented from a fixed seed. Only the scale is anchored on a few
+published numbers (武都区 2020: population 54.66万, GDP 137.27亿元); nothing here
+is an official statistic. The output is byte-for-byte reproducible:
+
+    python scripts/make_sample_data.py [--out data/sample]
+
+Each bureau gets the format it plausibly uses: xlsx with a title row over the
+header, plain UTF-8 csv, UTF-8 csv with a BOM, and GBK csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import random
+import re
+import zipfile
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+SEED = 20240622
+YEARS = (2021, 2022, 2023)
+FIXED_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+
+# code, full name, short name, 2020 population (万人), 2020 GDP (亿元), profile
+# Only 武都区's two figures are published values; the rest are invented at a plausible scale.
+COUNTIES = [
+    ("621202", "武都区", "武都", 54.66, 137.27, "eco"),
+    ("621221", "成县", "成县", 24.8, 92.0, "urban"),
+    ("621222", "文县", "文县", 21.0, 50.0, "eco"),
+    ("621223", "宕昌县", "宕昌", 27.0, 36.0, "eco"),
+    ("621224", "康县", "康县", 17.2, 34.0, "eco"),
+    ("621225", "西和县", "西和", 38.5, 43.0, "agri"),
+    ("621226", "礼县", "礼县", 44.0, 56.0, "agri"),
+    ("621227", "徽县", "徽县", 20.5, 78.0, "urban"),
+    ("621228", "两当县", "两当", 4.3, 15.0, "eco"),
+]
+
+TITLE_SUFFIX = "（示例数据，仅供演示）"
+
+
+def _r(rng: random.Random, low: float, high: float) -> float:
+    return rng.uniform(low, high)
+
+
+def county_profile(rng: random.Random, code: str, pop: float, gdp: float, kind: str) -> dict[str, float]:
+    """Base-year (2021) values for one county."""
+    eco = kind == "eco"
+    urban = kind == "urban"
+    agri = kind == "agri"
+    rural_income = _r(rng, 9500, 12500) + (800 if urban else 0)
+    return {
+        "population": pop * _r(rng, 0.985, 0.998),
+        "gdp": gdp * _r(rng, 1.04, 1.09),
+        "rural_income": rural_income,
+        "urban_income": rural_income * _r(rng, 2.6, 3.3),
+        "eco_industry_share": _r(rng, 22, 40) if eco else _r(rng, 14, 28),
+        "eqi": _r(rng, 62, 76) if eco else _r(rng, 52, 64),
+        "good_air_days": _r(rng, 94, 99.5) if eco else _r(rng, 88, 96),
+        "surface_water_good": _r(rng, 92, 100) if eco else _r(rng, 80, 96),
+        "rural_sewage_treated": _r(rng, 25, 45) if not urban else _r(rng, 40, 60),
+        "public_satisfaction": _r(rng, 84, 93),
+        "forest_cover": _r(rng, 50, 68) if eco else _r(rng, 28, 45),
+        "protected_area_share": _r(rng, 8, 26) if eco else _r(rng, 1, 6),
+        "soil_conservation_rate": _r(rng, 62, 78) if eco else _r(rng, 55, 68),
+        "water_use": gdp * _r(rng, 60, 110) if not agri else gdp * _r(rng, 110, 160),
+        "specialty_agri_output": pop * (_r(rng, 0.45, 0.8) if agri else _r(rng, 0.2, 0.45)),
+        "green_certified_products": round(_r(rng, 12, 40) if agri else _r(rng, 4, 22)),
+        "tourism_revenue": pop * (_r(rng, 0.5, 1.3) if eco else _r(rng, 0.3, 0.7)),
+        "tourist_visits": pop * _r(rng, 15, 40),
+        "gep": pop * (_r(rng, 18, 45) if eco else _r(rng, 6, 14)),
+        "gep_growth": _r(rng, 1.5, 6.5),
+        "eco_trade_value": _r(rng, 200, 3500) if eco else _r(rng, 50, 1500),
+        "eod_projects": round(_r(rng, 0, 3)),
+        "energy_use": gdp * (_r(rng, 0.75, 1.1) if urban else _r(rng, 0.45, 0.8)),
+        "non_fossil_share": _r(rng, 28, 52) if eco else _r(rng, 15, 32),
+        "eco_compensation": pop * (_r(rng, 500, 1100) if eco else _r(rng, 150, 400)),
+        "green_loans": gdp * _r(rng, 0.04, 0.12),
+        "total_loans": gdp * _r(rng, 0.9, 1.4),
+    }
+
+
+# yearly drift: multiplicative growth for levels, additive for shares
+GROWTH = {
+    "population": (-0.012, 0.0), "gdp": (0.04, 0.08), "rural_income": (0.06, 0.09),
+    "urban_income": (0.04, 0.065), "water_use": (-0.03, 0.01), "specialty_agri_output": (0.04, 0.12),
+    "tourism_revenue": (0.05, 0.35), "tourist_visits": (0.05, 0.3), "gep": (0.02, 0.07),
+    "eco_trade_value": (0.0, 0.4), "energy_use": (0.0, 0.04), "eco_compensation": (0.0, 0.1),
+    "green_loans": (0.08, 0.25), "total_loans": (0.04, 0.09),
+}
+SHARE_DRIFT = {
+    "eco_industry_share": (0.2, 1.5), "eqi": (-0.5, 1.2), "good_air_days": (-0.8, 0.8),
+    "surface_water_good": (-1.5, 2.0), "rural_sewage_treated": (2.0, 6.0), "public_satisfaction": (-0.5, 1.5),
+    "forest_cover": (0.1, 0.6), "protected_area_share": (0.0, 0.3), "soil_conservation_rate": (0.3, 1.0),
+    "non_fossil_share": (0.3, 2.0), "gep_growth": (-1.0, 1.0),
+}
+CAPS = {"good_air_days": 100.0, "surface_water_good": 100.0, "public_satisfaction": 99.0}
+
+
+def build_values(rng: random.Random) -> dict[int, dict[str, dict[str, float]]]:
+    """year -> county code -> variable -> value."""
+    out: dict[int, dict[str, dict[str, float]]] = {y: {} for y in YEARS}
+    for code, _name, _short, pop, gdp, kind in COUNTIES:
+        values = county_profile(rng, code, pop, gdp, kind)
+        for year in YEARS:
+            if year != YEARS[0]:
+                for var, (lo, hi) in GROWTH.items():
+                    values[var] *= 1 + rng.uniform(lo, hi)
+                for var, (lo, hi) in SHARE_DRIFT.items():
+                    values[var] = min(values[var] + rng.uniform(lo, hi), CAPS.get(var, 100.0))
+                values["eod_projects"] = max(0, values["eod_projects"] + rng.choice([0, 0, 1]))
+                values["green_certified_products"] += rng.choice([0, 1, 2, 3])
+            out[year][code] = dict(values)
+    return out
+
+
+def fmt(var: str, value: float) -> float | int:
+    if var in ("eod_projects", "green_certified_products"):
+        return int(value)
+    if var in ("urban_income", "rural_income", "water_use", "eco_trade_value", "eco_compensation"):
+        return int(round(value))
+    if var in ("specialty_agri_output",):  # reported in 万元
+        return int(round(value * 10000))
+    return round(value, 2)
+
+
+# -- writers -------------------------------------------------------------------
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    """Rewrite an xlsx (a zip) with fixed timestamps so the bytes are reproducible."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2024-01-01T00:00:00Z", body)
+            dst.writestr(fixed, body)
+    return buf.getvalue()
+
+
+def write_xlsx(path: Path, sheet: str, title_rows: list[str], header: list[str], rows: list[list]) -> None:
+    import datetime as dt
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet
+    for i, text in enumerate(title_rows, start=1):
+        ws.cell(row=i, column=1, value=text)
+        ws.merge_cells(start_row=i, start_column=1, end_row=i, end_column=len(header))
+        ws.cell(row=i, column=1).font = Font(bold=i == 1, size=14 if i == 1 else 10)
+        ws.cell(row=i, column=1).alignment = Alignment(horizontal="center" if i == 1 else "left")
+    header_row = len(title_rows) + 1
+    for j, text in enumerate(header, start=1):
+        ws.cell(row=header_row, column=j, value=text).font = Font(bold=True)
+        ws.column_dimensions[ws.cell(row=header_row, column=j).column_letter].width = max(12, len(text) * 2)
+    for i, row in enumerate(rows, start=header_row + 1):
+        for j, value in enumerate(row, start=1):
+            ws.cell(row=i, column=j, value=value)
+    stamp = dt.datetime(2024, 1, 1)
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    wb.properties.creator = "twomountains sample generator"
+    buf = io.BytesIO()
+    wb.save(buf)
+    path.write_bytes(_normalise_zip(buf.getvalue()))
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], encoding: str) -> None:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+
+
+def county_label(code: str, style: str) -> str:
+    for c_code, name, short, *_ in COUNTIES:
+        if c_code == code:
+            return {"code": c_code, "name": name, "short": short}[style]
+    raise KeyError(code)
+
+
+def generate(out: Path) -> list[Path]:
+    rng = random.Random(SEED)
+    values = build_values(rng)
+    written: list[Path] = []
+    for year in YEARS:
+        ydir = out / str(year)
+        ydir.mkdir(parents=True, exist_ok=True)
+        data = values[year]
+        codes = [c[0] for c in COUNTIES]
+
+        def cols(*vars_: str, label: str = "name") -> list[list]:
+            return [[county_label(code, label)] + [fmt(v, data[code][v]) for v in vars_] for code in codes]
+
+        # statistics bureau: xlsx, title row, codes plus names
+        p = ydir / f"统计局_{year}年主要经济指标.xlsx"
+        stat_vars = ["population", "gdp", "urban_income", "rural_income", "eco_industry_share"]
+        rows = [[code, county_label(code, "name")] + [fmt(v, data[code][v]) for v in stat_vars] for code in codes]
+        write_xlsx(p, "主要指标", [f"{year}年陇南市各县区主要经济指标{TITLE_SUFFIX}"],
+                   ["区县代码", "区县名称", "常住人口（万人）", "地区生产总值（亿元）", "城镇居民人均可支配收入（元）",
+                    "农村居民人均可支配收入（元）", "生态产业增加值占GDP比重（%）"], rows)
+        written.append(p)
+
+        # ecology-environment bureau: UTF-8 csv, full names
+        p = ydir / f"生态环境局_{year}年生态环境质量.csv"
+        write_csv(p, ["县区", "生态质量指数EQI", "空气质量优良天数比例（%）", "地表水达到或好于Ⅲ类水体比例（%）",
+                      "农村生活污水治理率（%）", "公众生态环境满意度（%）"],
+                  cols("eqi", "good_air_days", "surface_water_good", "rural_sewage_treated", "public_satisfaction"),
+                  "utf-8")
+        written.append(p)
+
+        # forestry: xlsx, two rows above the header, short names
+        p = ydir / f"林草局_{year}年林草资源.xlsx"
+        write_xlsx(p, "Sheet1", [f"{year}年陇南市林草资源主要指标{TITLE_SUFFIX}", "填报单位：陇南市林业和草原局"],
+                   ["单位", "森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"],
+                   cols("forest_cover", "protected_area_share", label="short"))
+        written.append(p)
+
+        # water bureau: GBK csv
+        p = ydir / f"水务局_{year}年水资源公报摘要.csv"
+        write_csv(p, ["县区名称", "水土保持率（%）", "用水总量（万立方米）"],
+                  cols("soil_conservation_rate", "water_use"), "gbk")
+        written.append(p)
+
+        # agriculture bureau: UTF-8 with BOM, short names, output in 万元
+        p = ydir / f"农业农村局_{year}年特色农业.csv"
+        write_csv(p, ["县区", "特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）"],
+                  cols("specialty_agri_output", "green_certified_products", label="short"), "utf-8-sig")
+        written.append(p)
+
+        # tourism bureau: xlsx with a title row
+        p = ydir / f"文旅局_{year}年旅游统计.xlsx"
+        write_xlsx(p, "旅游", [f"{year}年陇南市各县区旅游接待情况{TITLE_SUFFIX}"],
+                   ["县区", "旅游综合收入（亿元）", "接待游客人次（万人次）"],
+                   cols("tourism_revenue", "tourist_visits"))
+        written.append(p)
+
+        # development and reform commission: xlsx, named sheet, codes
+        p = ydir / f"发改委_{year}年生态产品价值实现.xlsx"
+        ndrc_vars = ["gep", "gep_growth", "eco_trade_value", "eod_projects", "energy_use", "non_fossil_share"]
+        write_xlsx(p, "汇总", [f"{year}年陇南市生态产品价值实现情况{TITLE_SUFFIX}"],
+                   ["行政区划代码", "GEP（亿元）", "GEP增速（%）", "生态产品交易额（万元）", "EOD项目数（个）",
+                    "能源消费总量（万吨标准煤）", "非化石能源占比（%）"],
+                   cols(*ndrc_vars, label="code"))
+        written.append(p)
+
+        # finance bureau: GBK csv
+        p = ydir / f"财政局_{year}年生态补偿与绿色金融.csv"
+        write_csv(p, ["县区", "生态补偿资金（万元）", "绿色贷款余额（亿元）", "各项贷款余额（亿元）"],
+                  cols("eco_compensation", "green_loans", "total_loans"), "gbk")
+        written.append(p)
+
+    marker = out / "SAMPLE.yaml"
+    marker.write_text(
+        "# This folder holds illustrative data generated by scripts/make_sample_data.py.\n"
+        "# Every report made from it is stamped 示例数据.\n"
+        f"illustrative: true\nseed: {SEED}\nlabel: 示例数据\n",
+        encoding="utf-8",
+    )
+    written.append(marker)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "sample")
+    args = parser.parse_args()
+    for path in generate(args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up everything twomountains needs on a Debian machine, idempotently:
+#   1. Debian packages (CJK font, HarfBuzz subsetting for fast PDFs, poppler for PDF checks);
+#   2. a .venv with the pinned Python packages of requirements.lock, plus this project.
+# Re-running is cheap: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+DEB_PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils)
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=("python3-venv")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "缺少系统软件包 / missing Debian packages: ${missing[*]}" >&2
+    echo "请以 root 身份安装 / install them as root:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "==> apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+stamp="$VENV/.installed-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  echo "==> installing pinned Python packages (requirements.lock)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
