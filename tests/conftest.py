@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    from evaluation.catalogue import load_catalogue
+
+    return load_catalogue()
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path) -> Path:
+    """A private copy of the sample data that a test may damage."""
+    dest = tmp_path / "data"
+    shutil.copytree(SAMPLE, dest)
+    return dest
