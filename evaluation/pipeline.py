@@ -1,0 +1,192 @@
+"""The annual evaluation's steps as plain functions; flows/ wires them together.
+
+ingest_one -> validate_one -> completeness -> assemble_values -> score ->
+report_plan -> render_one -> build_manifest. Each step takes and returns plain data
+so a Prefect task can wrap it in two lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation import __version__
+from evaluation.catalogue import Catalogue
+from evaluation.index.scoring import ScoreResult, score_catalogue
+from evaluation.ingest import Expected, IngestError, Submission, read_submission
+from evaluation.reporting.context import RunInfo, county_context, summary_context
+from evaluation.validation import Finding, ValidationReport, validate_submission
+
+SAMPLE_MARKER = "SAMPLE.yaml"
+STATUS_LABEL = {"missing": "缺少数据", "unreadable": "无法读取", "rejected": "校验未通过"}
+
+
+class IncompleteDataError(Exception):
+    """Bureau data for the year is missing or rejected; the message lists what (Chinese)."""
+
+
+@dataclass
+class Intake:
+    """What happened to one bureau's file for the year."""
+
+    department: str
+    department_name: str
+    file: str
+    status: str  # "accepted", "rejected", "unreadable", "missing"
+    submission: Submission | None = None
+    report: ValidationReport | None = None
+    message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+
+def is_sample(data_dir: Path | str) -> bool:
+    """Sample data carries a marker file; every report made from it is stamped 示例数据."""
+    return (Path(data_dir) / SAMPLE_MARKER).is_file()
+
+
+def ingest_one(expected: Expected, catalogue: Catalogue, year: int) -> Intake:
+    name = catalogue.departments[expected.department].name
+    if not expected.present:
+        return Intake(expected.department, name, expected.path.name, "missing", message=f"未收到文件 {expected.path.name}")
+    try:
+        sub = read_submission(expected.path, catalogue.sources[expected.department], catalogue, year)
+    except IngestError as exc:
+        return Intake(expected.department, name, expected.path.name, "unreadable", message=str(exc))
+    return Intake(expected.department, name, expected.path.name, "pending", submission=sub)
+
+
+def validate_one(intake: Intake, catalogue: Catalogue) -> Intake:
+    if intake.submission is None:
+        return intake
+    report = validate_submission(intake.submission, catalogue)
+    status = "accepted" if report.accepted else "rejected"
+    message = "" if report.accepted else report.summary_zh()
+    return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message)
+
+
+def completeness(intakes: list[Intake]) -> list[str]:
+    """Chinese lines naming every bureau whose data cannot be scored."""
+    return [
+        f"{i.department_name}：{STATUS_LABEL[i.status]}（{i.file}）" + (f"\n    {i.message}" if i.status != "missing" else "")
+        for i in intakes if not i.accepted
+    ]
+
+
+def assemble_values(intakes: list[Intake], catalogue: Catalogue) -> pd.DataFrame:
+    """County x variable table from the accepted submissions only."""
+    facts = [i.submission.facts(catalogue) for i in intakes if i.accepted and i.submission is not None]
+    facts = [f for f in facts if not f.empty]
+    codes = sorted(c.code for c in catalogue.counties)
+    if not facts:
+        return pd.DataFrame(index=pd.Index(codes, name="county_code"), columns=list(catalogue.variables), dtype="float64")
+    long = pd.concat(facts, ignore_index=True)
+    wide = long.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+    return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+
+
+def score(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
+    return score_catalogue(values, catalogue)
+
+
+def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """Validation warnings, as run-wide notes and per-county notes for the scorecards."""
+    general: list[str] = []
+    per_county: dict[str, list[str]] = {}
+    for intake in intakes:
+        if intake.report is None or intake.submission is None:
+            continue
+        table = intake.submission.table.set_index("_row")
+        for finding in intake.report.warnings:
+            text = f"{intake.department_name}数据提示：{finding.rule}（列“{finding.column}”）"
+            codes = [str(table.at[r, "county_code"]) for r in finding.rows if r in table.index]
+            if not codes:
+                general.append(text)
+            for code in codes:
+                per_county.setdefault(code, []).append(text)
+    return tuple(general), {k: tuple(v) for k, v in per_county.items()}
+
+
+@dataclass(frozen=True)
+class PlannedReport:
+    file_name: str
+    county_code: str  # the city code for the summary
+    context: dict = field(hash=False)
+
+
+def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo) -> list[PlannedReport]:
+    """One scorecard per county plus the city summary; file names come from validated config only."""
+    plan = []
+    for county in sorted(catalogue.counties, key=lambda c: c.code):
+        plan.append(PlannedReport(
+            f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf", county.code,
+            county_context(result, catalogue, county.code, info),
+        ))
+    city = catalogue.city
+    plan.append(PlannedReport(
+        f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf", city.code,
+        summary_context(result, catalogue, info),
+    ))
+    return plan
+
+
+def render_one(report: PlannedReport, folder: Path) -> str:
+    """Render one PDF into the (staged) version folder; returns its sha256."""
+    from evaluation.reporting.pdf import render_pdf
+
+    data = render_pdf(report.context, folder / report.file_name)
+    return hashlib.sha256(data).hexdigest()
+
+
+def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,
+             sample: bool, incomplete: bool) -> RunInfo:
+    sources = {v.id: catalogue.departments[v.department].name for v in catalogue.variables.values()}
+    notes, county_notes = warning_notes(intakes)
+    missing = [f"{i.department_name}：{STATUS_LABEL[i.status]}，相关指标按缺失处理。" for i in intakes if not i.accepted]
+    return RunInfo(year=year, version=version, run_date=run_date, sample=sample, incomplete=incomplete,
+                   generator=f"twomountains {__version__}", sources=sources,
+                   notes=tuple(missing) + notes, county_notes=county_notes)
+
+
+def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: str, *, allow_incomplete: bool) -> dict:
+    """What a version was made from; equal fingerprints mean an identical version."""
+    return {
+        "config_hash": catalogue.config_hash,
+        "code_hash": code_hash,
+        "code_version": __version__,
+        "allow_incomplete": allow_incomplete,
+        "inputs": [
+            {"department": i.department, "file": i.file, "status": i.status,
+             "submission_id": i.submission.submission_id if i.submission else None}
+            for i in sorted(intakes, key=lambda i: i.department)
+        ],
+    }
+
+
+def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str, sample: bool,
+                   incomplete: bool, outputs: dict[str, str], result: ScoreResult,
+                   findings: dict[str, list[Finding]]) -> dict:
+    summary = result.summary()
+    return {
+        **fingerprint,
+        "year": year,
+        "version": version,
+        "run_date": run_date,
+        "sample_data": sample,
+        "incomplete": incomplete,
+        "outputs": dict(sorted(outputs.items())),
+        "scores": [
+            {"county_code": str(code), "overall": round(float(row["overall"]), 4), "grade": row["grade"],
+             "rank": int(row["rank"]), "zone": row["zone"], "zone_rank": int(row["zone_rank"])}
+            for code, row in summary.iterrows()
+        ],
+        "validation": {
+            dept: [{"severity": f.severity, "rule": f.rule, "column": f.column, "rows": f.rows} for f in fs]
+            for dept, fs in sorted(findings.items())
+        },
+    }

@@ -1,0 +1,192 @@
+"""Build the plain dicts the templates print. Templates compute nothing: every number
+is formatted here, once, from the score result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evaluation.catalogue import Catalogue
+from evaluation.index.scoring import ScoreResult
+
+SAMPLE_LABEL = "示例数据"
+INCOMPLETE_LABEL = "未完整（临时）"
+METHOD_TEXT = (
+    "各指标按固定目标值（下限～上限）标准化为0–100分：正向指标达到上限得100分、低于下限得0分，"
+    "逆向指标反之。维度得分为维度内适用指标的加权算术平均；综合得分为各维度得分按本县区主体功能区"
+    "类型的权重加权求和。不适用于本类型功能区的指标不参与评价，其权重由同一维度内其他指标分摊；"
+    "适用但缺失的指标保留权重、按最低分计。排名分为全市排名与同类功能区内排名。"
+)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about the run that are not in the score result."""
+
+    year: int
+    version: int
+    run_date: str  # ISO date, passed in: library code never reads the clock
+    sample: bool
+    incomplete: bool = False
+    generator: str = "twomountains"
+    sources: dict[str, str] = field(default_factory=dict)  # variable id -> department name
+    notes: tuple[str, ...] = ()  # run-wide data-quality notes
+    county_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def fmt_value(value: float, unit: str = "") -> str:
+    if pd.isna(value):
+        return "—"
+    if unit == "个" or float(value).is_integer() and abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def fmt_score(value: float) -> str:
+    return "—" if pd.isna(value) else f"{value:.1f}"
+
+
+def fmt_goalpost(value: float) -> str:
+    return f"{value:g}"
+
+
+def fmt_percent(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
+    return {
+        "kind": kind,
+        "sample": info.sample,
+        "sample_label": SAMPLE_LABEL,
+        "incomplete": info.incomplete,
+        "incomplete_label": INCOMPLETE_LABEL,
+        "title": title,
+        "year": info.year,
+        "version": info.version,
+        "run_date": info.run_date,
+        "city": catalogue.city.name,
+        "generator": info.generator,
+        "grades": "；".join(
+            f"{g.name} ≥{g.min:g}" if g.min > 0 else f"{g.name} <{catalogue.grades[i - 1].min:g}"
+            for i, g in enumerate(catalogue.grades)
+        ),
+        "method": METHOD_TEXT,
+    }
+
+
+def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo) -> dict:
+    county = catalogue.county(code)
+    zone = catalogue.zone_types[county.zone]
+    dims = catalogue.dimensions
+    zone_avg = result.zone_means().loc[county.zone]
+    dim_rows = [
+        {
+            "id": d.id,
+            "name": d.name,
+            "weight": fmt_percent(result.dimension_weights.at[code, d.id]),
+            "score": fmt_score(result.dimension_scores.at[code, d.id]),
+            "zone_avg": fmt_score(zone_avg[d.id]),
+            "points": fmt_score(result.dimension_scores.at[code, d.id] * result.dimension_weights.at[code, d.id]),
+        }
+        for d in dims
+    ]
+    dim_name = {d.id: f"{d.id} {d.name}" for d in dims}
+    rows, not_applicable, notes = [], [], list(info.notes)
+    for ind in catalogue.indicators:
+        if not result.applicable.at[code, ind.id]:
+            not_applicable.append(ind.name)
+            continue
+        imputed = bool(result.imputed.at[code, ind.id])
+        if imputed:
+            notes.append(f"“{ind.name}”缺失，按规则计最低分（{catalogue.missing_score:g}分），保留其权重。")
+        rows.append({
+            "dimension": dim_name[ind.dimension],
+            "name": ind.name,
+            "value": fmt_value(result.raw.at[code, ind.id], ind.unit),
+            "unit": ind.unit,
+            "goalposts": f"{fmt_goalpost(ind.goalposts[0])} ~ {fmt_goalpost(ind.goalposts[1])}",
+            "direction": "正向" if ind.direction > 0 else "逆向",
+            "score": fmt_score(result.normalised.at[code, ind.id]),
+            "points": f"{result.contributions.at[code, ind.id]:.2f}",
+            "source": "、".join(dict.fromkeys(info.sources.get(v, "—") for v in ind.inputs)),
+            "imputed": imputed,
+        })
+    if not county.verified:
+        notes.insert(0, f"本县区主体功能区类型（{zone.name}）尚未经主管部门确认，按配置中的暂定类型评价。")
+    notes.extend(info.county_notes.get(code, ()))
+    return {
+        **_common(catalogue, info, f"{info.year}年度“两山”转化绩效评价报告", "county"),
+        "county": {"code": code, "name": county.name, "zone_name": zone.name, "zone_verified": county.verified},
+        "overall": {
+            "score": fmt_score(result.overall[code]),
+            "grade": result.grade[code],
+            "rank": int(result.rank[code]),
+            "rank_of": len(result.overall),
+            "zone_rank": int(result.zone_rank[code]),
+            "zone_rank_of": int(result.zone_size[code]),
+            "zone_name": zone.name,
+        },
+        "dimensions": dim_rows,
+        "radar": {
+            "labels": [d.name for d in dims],
+            "county": [round(float(result.dimension_scores.at[code, d.id]), 1) for d in dims],
+            "zone_avg": [round(float(zone_avg[d.id]), 1) for d in dims],
+            "county_label": county.name,
+            "zone_label": f"{zone.name}平均",
+        },
+        "indicators": rows,
+        "not_applicable": not_applicable,
+        "notes": notes,
+    }
+
+
+def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo) -> dict:
+    dims = catalogue.dimensions
+    table = result.summary()
+    ranking = []
+    for code, row in table.iterrows():
+        county = catalogue.county(str(code))
+        ranking.append({
+            "rank": int(row["rank"]),
+            "code": str(code),
+            "name": county.name,
+            "zone_name": catalogue.zone_types[county.zone].name,
+            "score": fmt_score(row["overall"]),
+            "grade": row["grade"],
+            "zone_rank": f"{int(row['zone_rank'])}/{int(row['zone_size'])}",
+            "dims": [fmt_score(row[d.id]) for d in dims],
+        })
+    zones = []
+    for zone_id, zone in catalogue.zone_types.items():
+        members = table[table["zone"] == zone_id]
+        if members.empty:
+            continue
+        weights = catalogue.zone_weights(zone_id)
+        zones.append({
+            "name": zone.name,
+            "count": len(members),
+            "mean": fmt_score(members["overall"].mean()),
+            "best": catalogue.county(str(members.index[0])).name,
+            "weights": " · ".join(f"{d.id} {fmt_percent(weights[d.id])}" for d in dims),
+        })
+    notes = list(info.notes)
+    unverified = [c.name for c in catalogue.counties if not c.verified]
+    if unverified:
+        notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{'、'.join(unverified)}。")
+    return {
+        **_common(catalogue, info, f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价汇总报告", "summary"),
+        "dimension_names": [d.name for d in dims],
+        "ranking": ranking,
+        "zones": zones,
+        "bar": {
+            "labels": [r["name"] for r in ranking],
+            "scores": [round(float(table.at[r["code"], "overall"]), 1) for r in ranking],
+            "zones": [r["zone_name"] for r in ranking],
+        },
+        "notes": notes,
+    }

@@ -1,0 +1,109 @@
+"""The annual evaluation flow: ingest -> validate -> score -> render -> manifest.
+
+Orchestration only: every task wraps one call into `evaluation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed
+
+from evaluation import pipeline, versions
+from evaluation.catalogue import Catalogue, load_catalogue
+from evaluation.ingest import Expected, discover
+
+# Content-hash caching across runs arrives with the scheduling work; until then no task caches.
+_task = task(cache_policy=NO_CACHE, persist_result=False)
+
+
+@_task
+def ingest(expected: Expected, catalogue: Catalogue, year: int) -> pipeline.Intake:
+    intake = pipeline.ingest_one(expected, catalogue, year)
+    get_run_logger().info("ingest %s: %s (%s)", expected.department, intake.status, expected.path.name)
+    return intake
+
+
+@_task
+def validate(intake: pipeline.Intake, catalogue: Catalogue) -> pipeline.Intake:
+    checked = pipeline.validate_one(intake, catalogue)
+    if checked.report is not None:
+        get_run_logger().info("validate %s: %s, %d errors, %d warnings", intake.department, checked.status,
+                              len(checked.report.errors), len(checked.report.warnings))
+    return checked
+
+
+@_task
+def score(intakes: list[pipeline.Intake], catalogue: Catalogue):
+    return pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
+
+
+@_task
+def render(report: pipeline.PlannedReport, folder: Path) -> str:
+    digest = pipeline.render_one(report, folder)
+    get_run_logger().info("rendered %s", report.file_name)
+    return digest
+
+
+@flow(name="annual-evaluation")
+def annual_evaluation(
+    year: int,
+    data_dir: str = "data/sample",
+    out_dir: str = "reports",
+    run_date: str | None = None,
+    allow_incomplete: bool = False,
+    config_dir: str | None = None,
+):
+    """Score every county for `year` and issue a new report version when anything changed.
+
+    Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
+    """
+    logger = get_run_logger()
+    run_date = run_date or dt.date.today().isoformat()
+    catalogue = load_catalogue(config_dir)
+    out = Path(out_dir)
+    sample = pipeline.is_sample(data_dir)
+
+    intakes = [validate(ingest(e, catalogue, year), catalogue) for e in discover(data_dir, year, catalogue)]
+    problems = pipeline.completeness(intakes)
+    if problems and not allow_incomplete:
+        message = (f"{year}年度数据不完整，未出具评价报告。以下部门的数据需要补齐或更正"
+                   f"（如确需先出具临时报告，请使用 --allow-incomplete）：\n" + "\n".join(problems))
+        logger.error(message)
+        return Failed(message=message, data={"status": "refused", "problems": problems})
+
+    fingerprint = pipeline.input_fingerprint(intakes, catalogue, versions.code_hash(), allow_incomplete=allow_incomplete)
+    previous = versions.latest(out, year)
+    if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
+        folder = versions.year_dir(out, year) / f"v{previous[0]}"
+        logger.info("没有变化: inputs, configuration and code are unchanged since v%d (%s)", previous[0], folder)
+        return {"status": "unchanged", "version": previous[0], "folder": str(folder),
+                "files": sorted(previous[1]["outputs"])}
+
+    version = previous[0] + 1 if previous else 1
+    result = score(intakes, catalogue)
+    info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
+                             sample=sample, incomplete=bool(problems))
+    plan = pipeline.report_plan(result, catalogue, info)
+    staged = versions.stage(out, year, version)
+    outputs = {report.file_name: render(report, staged) for report in plan}
+    findings = {i.department: i.report.findings for i in intakes if i.report is not None}
+    manifest = pipeline.build_manifest(fingerprint, year=year, version=version, run_date=run_date, sample=sample,
+                                       incomplete=bool(problems), outputs=outputs, result=result, findings=findings)
+    folder = versions.publish(staged, out, year, version, manifest)
+    logger.info("issued %s: %d PDFs", folder, len(outputs))
+
+    rows = "\n".join(f"| {s['rank']} | {s['county_code']} | {s['overall']:.1f} | {s['grade']} | {s['zone_rank']} |"
+                     for s in manifest["scores"])
+    create_markdown_artifact(
+        key=f"annual-{year}",
+        markdown=f"# {year} v{version}\n\n{folder}\n\n| 排名 | 县区 | 综合得分 | 等级 | 功能区内排名 |\n|---|---|---|---|---|\n{rows}\n",
+        description="Annual evaluation summary",
+    )
+    return Completed(message=f"issued v{version}", data={"status": "issued", "version": version, "folder": str(folder),
+                                                         "files": sorted(outputs), "incomplete": bool(problems),
+                                                         "scores": manifest["scores"]})
