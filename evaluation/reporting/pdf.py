@@ -1,0 +1,246 @@
+"""Render report contexts to HTML (Jinja2) and PDF (WeasyPrint).
+
+The context builder hands over pure, pre-formatted data; this module only picks
+the template, adds the chart images and turns the HTML into a deterministic
+PDF: identical context (and attachments) give identical bytes.
+
+Resource loading is locked down: WeasyPrint may read files inside
+``templates/`` and ``data:`` URIs, nothing else (no network, no other files).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import weasyprint
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from . import charts as _charts
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR: Path = Path(__file__).resolve().parents[2] / "templates"
+
+TEMPLATE_BY_KIND = {
+    "county": "scorecard.html",
+    "summary": "summary.html",
+}
+
+
+class ReportRenderError(RuntimeError):
+    """The PDF could not be rendered (e.g. a template asked for a forbidden resource)."""
+
+
+class ForbiddenURLError(ValueError):
+    """A resource outside the templates directory (or a non-file, non-data URL) was requested."""
+
+
+class TemplateURLFetcher(URLFetcher):
+    """WeasyPrint URL fetcher serving only files under ``root`` and ``data:`` URIs.
+
+    Paths are resolved (``..`` and symlinks included) before the containment
+    check, so nothing outside ``root`` can be read. Any refusal raises, and
+    ``fail_on_errors=True`` makes WeasyPrint abort the render instead of
+    silently dropping the resource.
+    """
+
+    def __init__(self, root: Path | None = None, **kwargs):
+        kwargs.setdefault("fail_on_errors", True)
+        kwargs["allowed_protocols"] = ("file", "data")
+        kwargs["allow_redirects"] = False
+        super().__init__(**kwargs)
+        self.root = (root or TEMPLATES_DIR).resolve()
+
+    def fetch(self, url, headers=None):
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "data":
+            # Decoded by urllib's DataHandler; never touches disk or network.
+            return super().fetch(url, headers)
+        if scheme != "file":
+            raise ForbiddenURLError(f"refusing to fetch non-local URL: {url}")
+        return self._fetch_file(url)
+
+    def _fetch_file(self, url: str) -> URLFetcherResponse:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ForbiddenURLError(f"refusing to fetch remote file URL: {url}")
+        try:
+            path = Path(url2pathname(unquote(parts.path))).resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise ForbiddenURLError(f"cannot resolve {url}: {exc}") from exc
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise ForbiddenURLError(f"refusing to fetch file outside {self.root}: {url}")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return URLFetcherResponse(
+            path.as_uri(), path.read_bytes(), headers={"Content-Type": content_type}
+        )
+
+
+@functools.cache
+def _environment() -> Environment:
+    """The Jinja2 environment, created once per process."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "xml"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _svg_data_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def _charts_for(context: dict) -> dict[str, str]:
+    kind = context["kind"]
+    if kind == "county":
+        return {"radar": _svg_data_uri(_charts.radar_svg(context["radar"]))}
+    if kind == "summary":
+        return {"bar": _svg_data_uri(_charts.bar_svg(context["bar"]))}
+    raise ValueError(f"unknown report kind: {kind!r}")
+
+
+def render_html(context: dict) -> str:
+    """Render the HTML for ``context`` ("county" -> scorecard, "summary" -> summary)."""
+    kind = context.get("kind")
+    template_name = TEMPLATE_BY_KIND.get(kind)  # type: ignore[arg-type]
+    if template_name is None:
+        raise ValueError(
+            f"unknown report kind: {kind!r} (expected one of {sorted(TEMPLATE_BY_KIND)})"
+        )
+    if "charts" in context:
+        raise ValueError("context key 'charts' is reserved for the renderer")
+    template = _environment().get_template(template_name)
+    return template.render({**context, "charts": _charts_for(context)})
+
+
+def _context_digest(context: dict, attachments) -> bytes:
+    digest = hashlib.sha256(
+        json.dumps(context, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                   default=str).encode("utf-8")
+    )
+    for filename, data, description in attachments:
+        digest.update(b"\0attachment\0" + filename.encode("utf-8") + b"\0"
+                      + (description or "").encode("utf-8") + b"\0"
+                      + hashlib.sha256(data).digest())
+    # 16 bytes as 32 hex characters, like the usual PDF /ID.
+    return digest.hexdigest()[:32].encode("ascii")
+
+
+def _attachment_timestamp(context: dict) -> datetime:
+    run_date = str(context.get("run_date") or "1970-01-01")
+    try:
+        return datetime.fromisoformat(run_date)
+    except ValueError:
+        return datetime(1970, 1, 1)
+
+
+def _write_atomic(out_path: Path, data: bytes) -> None:
+    """Write ``data`` to ``out_path`` so that no partial file ever exists there."""
+    out_path = Path(out_path)
+    directory = out_path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp_path = directory / f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, out_path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    # Persist the rename itself; best effort where directories cannot be opened.
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _html_to_pdf(
+    html: str,
+    *,
+    pdf_identifier: bytes,
+    attachments: list[tuple[str, bytes, str]],
+    stamp: datetime,
+) -> bytes:
+    """Turn rendered HTML into PDF bytes with the locked-down fetcher.
+
+    Relative URLs resolve against ``TEMPLATES_DIR``; a request for anything the
+    fetcher refuses aborts the render with ``ReportRenderError``.
+    """
+    fetcher = TemplateURLFetcher()
+    pdf_attachments = [
+        # A fresh Attachment per PDF: its source is a one-shot context manager.
+        weasyprint.Attachment(
+            string=bytes(data), name=filename, description=description,
+            created=stamp, modified=stamp, url_fetcher=fetcher,
+        )
+        for filename, data, description in attachments
+    ]
+    try:
+        return weasyprint.HTML(
+            string=html, base_url=str(TEMPLATES_DIR) + os.sep, url_fetcher=fetcher
+        ).write_pdf(
+            attachments=pdf_attachments or None,
+            pdf_identifier=pdf_identifier,
+            uncompressed_pdf=False,
+        )
+    except FatalURLFetchingError as exc:  # a BaseException in WeasyPrint
+        raise ReportRenderError(str(exc)) from (exc.__cause__ or exc)
+
+
+def render_pdf(
+    context: dict,
+    out_path: Path | None = None,
+    *,
+    attachments: list[tuple[str, bytes, str]] | None = None,
+) -> bytes:
+    """Render ``context`` to PDF bytes; optionally write them atomically to ``out_path``.
+
+    ``attachments`` are ``(filename, data, description)`` tuples embedded as
+    PDF file attachments. Output is deterministic for identical input.
+    """
+    started = time.perf_counter()
+    attachments = list(attachments or [])
+    html = render_html(context)
+    pdf_bytes = _html_to_pdf(
+        html,
+        pdf_identifier=_context_digest(context, attachments),
+        attachments=attachments,
+        stamp=_attachment_timestamp(context),
+    )
+    if out_path is not None:
+        _write_atomic(Path(out_path), pdf_bytes)
+    log.debug(
+        "rendered %s report (%d bytes) in %.3f s%s",
+        context.get("kind"), len(pdf_bytes), time.perf_counter() - started,
+        f" -> {out_path}" if out_path is not None else "",
+    )
+    return pdf_bytes
