@@ -103,7 +103,7 @@ def _print_scores(scores: list[dict], config_dir: Optional[Path]) -> None:
     catalogue = _load_catalogue(config_dir)
     table = Table(title="综合得分与排名 / scores and ranks")
     for col in ("排名", "县区", "功能区", "综合得分", "等级", "区内排名"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for s in scores:
         county = catalogue.county(s["county_code"])
         table.add_row(str(s["rank"]), f"{county.name} {county.code}", catalogue.zone_types[s["zone"]].name,
