@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -107,24 +108,102 @@ class City(_Strict):
     name: str
 
 
+# Units a bureau may report in, as multiples of a base unit; a column declared in one
+# unit is converted into its variable's catalogue unit of the same family.
+UNIT_FAMILIES: dict[str, dict[str, float]] = {
+    "money": {"元": 1, "千元": 1e3, "万元": 1e4, "百万元": 1e6, "亿元": 1e8},
+    "people": {"人": 1, "万人": 1e4},
+    "visits": {"人次": 1, "万人次": 1e4},
+    "volume": {"立方米": 1, "万立方米": 1e4, "亿立方米": 1e8},
+    "energy": {"吨标准煤": 1, "万吨标准煤": 1e4},
+    "area": {"平方米": 1, "公顷": 1e4, "平方公里": 1e6, "亩": 10000 / 15},
+    "share": {"%": 1, "‰": 0.1},
+}
+
+
+def unit_factor(from_unit: str, to_unit: str) -> float:
+    """Multiplier turning a value in `from_unit` into `to_unit`; ValueError when they don't convert."""
+    if from_unit == to_unit:
+        return 1.0
+    for family in UNIT_FAMILIES.values():
+        if from_unit in family and to_unit in family:
+            return family[from_unit] / family[to_unit]
+    raise ValueError(f"cannot convert {from_unit!r} to {to_unit!r}")
+
+
 class ColumnMap(_Strict):
+    """One bureau column: the variable it carries and, if the bureau reports in another
+    unit than the catalogue, that unit (converted automatically) or an explicit scale."""
+
     var: str
-    scale: float = 1.0
+    unit: str | None = None
+    scale: float | None = None
+
+    @model_validator(mode="after")
+    def _one_conversion(self) -> "ColumnMap":
+        if self.unit is not None and self.scale is not None:
+            raise ValueError("give `unit` or `scale`, not both")
+        return self
+
+    def factor(self, catalogue_unit: str) -> float:
+        if self.scale is not None:
+            return self.scale
+        return unit_factor(self.unit, catalogue_unit) if self.unit else 1.0
 
 
 class Source(_Strict):
+    """Where one bureau's yearly table comes from and how to read it."""
+
     department: str
-    kind: Literal["folder"] = "folder"
-    pattern: str
-    format: Literal["xlsx", "csv"]
+    kind: Literal["folder", "http", "sql"] = "folder"
+    # folder: a file name (with {year}) inside <data dir>/<year>/
+    pattern: str | None = None
+    # http: a URL (with {year}); sql: a SQLAlchemy URL. ${ENV} variables are expanded.
+    url: str | None = None
+    # sql: the query; :year is bound to the evaluation year
+    query: str | None = None
+    format: Literal["xlsx", "csv", "json"] = "csv"
+    timeout: float = Field(default=30, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
     sheet: str | None = None
     header_row: int = Field(default=1, ge=1)
+    skip_rows: list[int] = Field(default_factory=list)  # 1-based rows below the header to skip (e.g. a unit row)
     county_column: str
     columns: dict[str, ColumnMap]
     ignore_columns: list[str] = Field(default_factory=list)  # known columns that carry no variable
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Source":
+        need = {"folder": ("pattern",), "http": ("url",), "sql": ("url", "query")}[self.kind]
+        missing = [name for name in need if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"a {self.kind} source needs {', '.join(missing)}")
+        if self.kind == "folder":
+            name = self.pattern or ""
+            if "/" in name or "\\" in name or name.startswith("."):
+                raise ValueError("pattern must be a plain file name, not a path")
+            if self.format == "json":
+                raise ValueError("folder sources read xlsx or csv")
+        if self.kind == "http" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("an http source needs an http:// or https:// URL")
+        return self
+
     def file_name(self, year: int) -> str:
-        return self.pattern.format(year=year)
+        return (self.pattern or "").format(year=year)
+
+    def location(self, year: int) -> str:
+        """The URL (http/sql) for a year, with ${ENV} variables expanded."""
+        import os
+
+        return os.path.expandvars((self.url or "").replace("{year}", str(int(year))))
+
+    def describe(self) -> str:
+        """Where the data comes from, for logs and the ledger (no credentials)."""
+        if self.kind == "folder":
+            return f"folder:{self.pattern}"
+        if self.kind == "sql":
+            return "sql:" + re.sub(r"//[^@/]*@", "//***@", self.url or "")
+        return f"http:{self.url}"
 
 
 class Catalogue(_Strict):
@@ -199,6 +278,11 @@ class Catalogue(_Strict):
                     problems.append(f"source {dept}, column {header!r}: unknown variable {col.var!r}")
                 elif var.department != dept:
                     problems.append(f"source {dept}, column {header!r}: variable {col.var} belongs to {var.department}")
+                elif col.unit is not None:
+                    try:
+                        unit_factor(col.unit, var.unit)
+                    except ValueError:
+                        problems.append(f"source {dept}, column {header!r}: unit {col.unit} does not convert to {var.unit}")
                 covered[col.var] = dept
         for var in self.variables:
             if var not in covered:

@@ -16,7 +16,8 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
-from evaluation.ingest import Expected, IngestError, Submission, read_submission
+from evaluation.ingest import Expected, IngestError, Received, Submission, parse, receive
+from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting.context import RunInfo, county_context, summary_context
 from evaluation.validation import Finding, ValidationReport, validate_submission
 
@@ -39,6 +40,7 @@ class Intake:
     submission: Submission | None = None
     report: ValidationReport | None = None
     message: str = ""
+    received: Received | None = None
 
     @property
     def accepted(self) -> bool:
@@ -50,15 +52,22 @@ def is_sample(data_dir: Path | str) -> bool:
     return (Path(data_dir) / SAMPLE_MARKER).is_file()
 
 
-def ingest_one(expected: Expected, catalogue: Catalogue, year: int) -> Intake:
+def ingest_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None) -> Intake:
+    """Receive a bureau's table from its source and read it; problems become a status, not an exception."""
     name = catalogue.departments[expected.department].name
     if not expected.present:
         return Intake(expected.department, name, expected.path.name, "missing", message=f"未收到文件 {expected.path.name}")
+    source = catalogue.sources[expected.department]
     try:
-        sub = read_submission(expected.path, catalogue.sources[expected.department], catalogue, year)
+        received = receive(source, year, data_dir)
     except IngestError as exc:
-        return Intake(expected.department, name, expected.path.name, "unreadable", message=str(exc))
-    return Intake(expected.department, name, expected.path.name, "pending", submission=sub)
+        return Intake(expected.department, name, expected.path.name, "missing", message=str(exc))
+    try:
+        sub = parse(received, source, catalogue)
+    except IngestError as exc:
+        return Intake(expected.department, name, received.original_name, "unreadable", message=str(exc),
+                      received=received)
+    return Intake(expected.department, name, received.original_name, "pending", submission=sub, received=received)
 
 
 def validate_one(intake: Intake, catalogue: Catalogue) -> Intake:
@@ -67,13 +76,30 @@ def validate_one(intake: Intake, catalogue: Catalogue) -> Intake:
     report = validate_submission(intake.submission, catalogue)
     status = "accepted" if report.accepted else "rejected"
     message = "" if report.accepted else report.summary_zh()
-    return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message)
+    return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message,
+                  intake.received)
+
+
+def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "") -> Recorded | None:
+    """Keep what was received in the ledger (bytes, outcome, and facts when accepted)."""
+    if intake.received is None:
+        return None
+    findings = [
+        {"severity": f.severity, "rule": f.rule, "column": f.column, "rows": f.rows, "found": f.found}
+        for f in (intake.report.findings if intake.report else [])
+    ]
+    if intake.status == "unreadable":
+        findings = [{"severity": "error", "rule": intake.message, "column": "", "rows": [], "found": []}]
+    facts = intake.submission.facts(catalogue) if intake.accepted and intake.submission else None
+    return ledger.record(intake.received, status=intake.status, received_at=received_at, facts=facts,
+                         findings=findings, reason=reason)
 
 
 def completeness(intakes: list[Intake]) -> list[str]:
     """Chinese lines naming every bureau whose data cannot be scored."""
     return [
-        f"{i.department_name}：{STATUS_LABEL[i.status]}（{i.file}）" + (f"\n    {i.message}" if i.status != "missing" else "")
+        f"{i.department_name}：{STATUS_LABEL[i.status]}（{i.file}）"
+        + ("" if i.message.startswith("未收到文件") else "\n    " + i.message.replace("\n", "\n    "))
         for i in intakes if not i.accepted
     ]
 
@@ -162,7 +188,7 @@ def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: st
         "allow_incomplete": allow_incomplete,
         "inputs": [
             {"department": i.department, "file": i.file, "status": i.status,
-             "submission_id": i.submission.submission_id if i.submission else None}
+             "submission_id": i.received.submission_id if i.received else None}
             for i in sorted(intakes, key=lambda i: i.department)
         ],
     }

@@ -16,14 +16,15 @@ from prefect.states import Completed, Failed
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ingest import Expected, discover
+from evaluation.ledger import Ledger
 
 # Content-hash caching across runs arrives with the scheduling work; until then no task caches.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 
 
 @_task
-def ingest(expected: Expected, catalogue: Catalogue, year: int) -> pipeline.Intake:
-    intake = pipeline.ingest_one(expected, catalogue, year)
+def ingest(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
+    intake = pipeline.ingest_one(expected, catalogue, year, data_dir)
     get_run_logger().info("ingest %s: %s (%s)", expected.department, intake.status, expected.path.name)
     return intake
 
@@ -35,6 +36,20 @@ def validate(intake: pipeline.Intake, catalogue: Catalogue) -> pipeline.Intake:
         get_run_logger().info("validate %s: %s, %d errors, %d warnings", intake.department, checked.status,
                               len(checked.report.errors), len(checked.report.warnings))
     return checked
+
+
+@_task
+def record(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str, ledger_url: str | None,
+           received_at: str) -> list[str]:
+    ledger = Ledger.at(out_dir, ledger_url)
+    try:
+        outcomes = [pipeline.record_one(ledger, i, catalogue, received_at) for i in intakes]
+    finally:
+        ledger.close()
+    new = [r.submission_id for r in outcomes if r is not None and r.new]
+    get_run_logger().info("ledger %s: %d new submissions, %d already known", ledger.url, len(new),
+                          sum(1 for r in outcomes if r is not None and not r.new))
+    return new
 
 
 @_task
@@ -57,6 +72,7 @@ def annual_evaluation(
     run_date: str | None = None,
     allow_incomplete: bool = False,
     config_dir: str | None = None,
+    ledger_url: str | None = None,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
@@ -68,7 +84,8 @@ def annual_evaluation(
     out = Path(out_dir)
     sample = pipeline.is_sample(data_dir)
 
-    intakes = [validate(ingest(e, catalogue, year), catalogue) for e in discover(data_dir, year, catalogue)]
+    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue) for e in discover(data_dir, year, catalogue)]
+    record(intakes, catalogue, out_dir, ledger_url, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     problems = pipeline.completeness(intakes)
     if problems and not allow_incomplete:
         message = (f"{year}年度数据不完整，未出具评价报告。以下部门的数据需要补齐或更正"

@@ -42,6 +42,7 @@ def run(
                                           help="数据不完整时仍出具临时报告 / issue provisional reports"),
     run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库（SQLAlchemy URL，默认 <out>/ledger/ledger.sqlite）/ ledger URL"),
 ) -> None:
     """运行年度评价并出具评价报告 / Run the annual evaluation and issue scorecards."""
     if not (1990 <= year <= 2100):
@@ -65,7 +66,7 @@ def run(
     state = annual_evaluation(
         year=year, data_dir=str(data), out_dir=str(out), run_date=run_date,
         allow_incomplete=allow_incomplete, config_dir=str(config_dir) if config_dir else None,
-        return_state=True,
+        ledger_url=ledger, return_state=True,
     )
     outcome = _state_data(state)
     status = outcome.get("status")
@@ -120,6 +121,107 @@ def suites(
 
     for path in write_suites(_load_catalogue(config_dir)):
         console.print(str(path))
+
+
+@app.command()
+def template(
+    department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
+    year: int = typer.Option(..., "--year", help="填报年度 / year"),
+    output: Path = typer.Option(..., "-o", "--output", help="输出的 xlsx 文件 / output .xlsx"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+) -> None:
+    """生成部门数据填报表（xlsx）/ Write a bureau's submission form."""
+    from evaluation.forms import make_form
+
+    catalogue = _load_catalogue(config_dir)
+    if department not in catalogue.departments:
+        known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
+        err.print(f"[red]未知部门：{department}。可选：{known}[/red]")
+        raise typer.Exit(2)
+    if output.suffix.lower() != ".xlsx":
+        err.print("[red]输出文件名须以 .xlsx 结尾。[/red]")
+        raise typer.Exit(2)
+    if not output.parent.is_dir():
+        err.print(f"[red]目录不存在：{output.parent}[/red]")
+        raise typer.Exit(2)
+    output.write_bytes(make_form(catalogue, department, year))
+    console.print(f"已生成 {catalogue.departments[department].name} {year} 年度填报表：{output}")
+
+
+@app.command()
+def history(
+    year: int = typer.Option(..., "--year", help="评价年度 / year"),
+    county: Optional[str] = typer.Option(None, "--county", help="县区代码，列出该县区每个数据的来源 / county code"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+) -> None:
+    """报送记录、报告版本与数据来源 / Submissions, report versions and where each figure came from."""
+    from evaluation import versions
+    from evaluation.ledger import Ledger
+
+    catalogue = _load_catalogue(config_dir)
+    if county is not None and county not in {c.code for c in catalogue.counties}:
+        err.print(f"[red]未知县区代码：{county}[/red]")
+        raise typer.Exit(2)
+    book = Ledger.at(out, ledger)
+    try:
+        subs = book.submissions(year)
+        facts = book.facts(year, county) if county else None
+    finally:
+        book.close()
+    dept_name = {k: d.name for k, d in catalogue.departments.items()}
+    table = Table(title=f"{year} 年度报送记录 / submissions")
+    for col in ("部门", "文件", "提交编号", "接收时间", "状态", "说明"):
+        table.add_column(col, overflow="fold")
+    status_zh = {"accepted": "已采用", "rejected": "校验未通过", "unreadable": "无法读取"}
+    for s in subs:
+        state = status_zh.get(s["status"], s["status"])
+        note = []
+        if s["superseded_by"]:
+            state = "已被更正"
+            note.append(f"被 {s['superseded_by'][:12]} 取代")
+        if s["supersedes"]:
+            note.append(f"取代 {s['supersedes'][:12]}")
+        table.add_row(dept_name.get(s["department"], s["department"]), s["original_name"], s["id"][:12],
+                      _local_time(s["received_at"]), state, "；".join(note))
+    console.print(table if subs else f"{year} 年度台账中没有报送记录。")
+    found = versions.versions(out, year)
+    if found:
+        console.print(f"已出具的报告版本 / versions: " + "、".join(f"v{n}" for n in found))
+    if facts is not None:
+        name = catalogue.county(county).name
+        if facts.empty:
+            console.print(f"{name}（{county}）{year} 年度台账中没有已采用的数据。")
+            return
+        var_name = {v.id: v.name for v in catalogue.variables.values()}
+        console.print(f"\n[bold]{name}（{county}）{year} 年度数据来源 / provenance[/bold]")
+        for sid, group in facts.groupby("submission_id", sort=False):
+            first = group.iloc[0]
+            sheet = f"工作表“{first['sheet']}”" if first["sheet"] else "CSV"
+            console.print(f"{dept_name.get(first['department'], first['department'])}《{first['original_name']}》"
+                          f" {sheet}，接收于 {_local_time(first['received_at'])}\n  sha256 {sid}")
+            t = Table(show_header=True, box=None, pad_edge=False)
+            for col in ("指标", "数值", "单位", "行"):
+                t.add_column(col)
+            for f in group.itertuples():
+                t.add_row(var_name.get(f.indicator_id, f.indicator_id), "—" if pd_isna(f.value) else f"{f.value:g}",
+                          f.unit, str(f.row))
+            console.print(t)
+
+
+def _local_time(iso: str) -> str:
+    """A stored UTC timestamp shown in China Standard Time."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def pd_isna(value) -> bool:
+    return value is None or value != value
 
 
 def main() -> None:  # pragma: no cover - console-script entry

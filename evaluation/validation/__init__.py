@@ -212,8 +212,8 @@ def validate_submission(sub: Submission, catalogue: Catalogue, suites_dir: Path 
     suite = load_suite_dict(sub.department, suites_dir)
     frame = sub.table.drop(columns=["_county_raw"]).copy()
     findings: list[Finding] = []
-    for row, header, raw in sub.unparsed:
-        findings.append(Finding("error", f"“{header}”必须是数值", header, [row], [raw], "parse_number"))
+    for row, header, raw, reason in sub.unparsed:
+        findings.append(Finding("error", f"“{header}”{reason}", header, [row], [raw], "parse_cell"))
     for header in sub.extra_columns:
         findings.append(Finding("warning", "未配置的列，已忽略", header, [], [], "extra_column"))
     for outcome in run_suite(frame, suite):
@@ -233,7 +233,7 @@ def validate_submission(sub: Submission, catalogue: Catalogue, suites_dir: Path 
             found = [f"缺少：{'、'.join(names)}"]
         if outcome["type"] == "expect_column_values_to_not_be_null" and column in catalogue.variables:
             # a cell that failed to parse is already reported with its raw text
-            unparsed_rows = {r for r, h, _ in sub.unparsed if h == headers.get(column)}
+            unparsed_rows = {r for r, h, _, _ in sub.unparsed if h == headers.get(column)}
             keep = [(r, v) for r, v in zip(rows, found) if r not in unparsed_rows]
             if not keep and rows:
                 continue
