@@ -116,3 +116,77 @@ def test_cli_rejects_bad_arguments_plainly(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--year", "2023", "--data", str(tmp_path / "nope")],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and "数据目录不存在" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path):
+    """Tourism comes from an HTTP endpoint and forestry from a database; the rest from the folder."""
+    import shutil
+    import sqlite3
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import yaml
+
+    from evaluation.catalogue import load_catalogue
+    from evaluation.ingest import read_submission
+    from evaluation.ledger import Ledger
+
+    catalogue = load_catalogue()
+    tourism_bytes = (sample_copy / "2023" / "文旅局_2023年旅游统计.xlsx").read_bytes()
+    forestry = read_submission(sample_copy / "2023" / "林草局_2023年林草资源.xlsx", catalogue.sources["forestry"],
+                               catalogue, 2023).table
+    for name in ("文旅局_2023年旅游统计.xlsx", "林草局_2023年林草资源.xlsx"):
+        (sample_copy / "2023" / name).unlink()  # only the remote sources have them now
+    db = tmp_path / "forestry.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (yr INTEGER, code TEXT, cover REAL, protected REAL)")
+        conn.executemany("INSERT INTO t VALUES (2023, ?, ?, ?)",
+                         forestry[["county_code", "forest_cover", "protected_area_share"]].itertuples(index=False))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path != "/tourism/2023":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(tourism_bytes)))
+            self.end_headers()
+            self.wfile.write(tourism_bytes)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = tmp_path / "config"
+        shutil.copytree(REPO / "config", config)
+        sources = yaml.safe_load((config / "sources.yaml").read_text(encoding="utf-8"))
+        sources["sources"]["tourism"].update(kind="http", url=f"http://127.0.0.1:{server.server_address[1]}/tourism/{{year}}")
+        del sources["sources"]["tourism"]["pattern"]
+        sources["sources"]["forestry"] = {
+            "kind": "sql", "url": f"sqlite:///{db}", "format": "csv", "county_column": "区县代码",
+            "query": 'SELECT code AS "区县代码", cover AS "森林覆盖率（%）", protected AS "自然保护地面积占国土面积比例（%）" '
+                     "FROM t WHERE yr = :year",
+            "columns": {"森林覆盖率（%）": {"var": "forest_cover"},
+                        "自然保护地面积占国土面积比例（%）": {"var": "protected_area_share"}},
+        }
+        (config / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+        out = tmp_path / "reports"
+        state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), config_dir=str(config))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result["status"] == "issued", state.message
+    manifest = json.loads((out / "2023" / "v1" / "manifest.json").read_text(encoding="utf-8"))
+    kinds = {s["department"]: s["kind"] for s in Ledger.at(out).submissions(2023)}
+    assert kinds["tourism"] == "http" and kinds["forestry"] == "sql" and kinds["stats"] == "folder"
+    assert all(i["status"] == "accepted" for i in manifest["inputs"])
+    # the same figures as from the folder alone, so the same scores
+    from evaluation import pipeline
+    from evaluation.ingest import discover
+
+    intakes = [pipeline.validate_one(pipeline.ingest_one(e, catalogue, 2023, REPO / "data" / "sample"), catalogue)
+               for e in discover(REPO / "data" / "sample", 2023, catalogue)]
+    folder_scores = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue).overall
+    assert {s["county_code"]: s["overall"] for s in manifest["scores"]} == pytest.approx(folder_scores.round(4).to_dict())
