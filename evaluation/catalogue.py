@@ -46,6 +46,9 @@ class Variable(_Strict):
     department: str
     unit: str
     range: tuple[float, float]
+    # largest plausible year-on-year change, in percent of last year's accepted value;
+    # a larger one is a warning (None: no check, e.g. for small counts and growth rates)
+    max_change: float | None = Field(default=50.0, gt=0)
 
     @field_validator("range")
     @classmethod

@@ -16,10 +16,10 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
-from evaluation.ingest import Expected, IngestError, Received, Submission, parse, receive
+from evaluation.ingest import Expected, IngestError, Received, Submission, discover, parse, receive
 from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting.context import RunInfo, county_context, summary_context
-from evaluation.validation import Finding, ValidationReport, validate_submission
+from evaluation.validation import Finding, Gate, ValidationReport, validate_submission
 
 SAMPLE_MARKER = "SAMPLE.yaml"
 STATUS_LABEL = {"missing": "缺少数据", "unreadable": "无法读取", "rejected": "校验未通过"}
@@ -70,10 +70,12 @@ def ingest_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Pa
     return Intake(expected.department, name, received.original_name, "pending", submission=sub, received=received)
 
 
-def validate_one(intake: Intake, catalogue: Catalogue) -> Intake:
+def validate_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame | None = None,
+                 gate: Gate | None = None) -> Intake:
+    """Run the bureau's GX suite; `previous` (last year's accepted values) feeds the jump check."""
     if intake.submission is None:
         return intake
-    report = validate_submission(intake.submission, catalogue)
+    report = validate_submission(intake.submission, catalogue, previous=previous, gate=gate)
     status = "accepted" if report.accepted else "rejected"
     message = "" if report.accepted else report.summary_zh()
     return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message,
@@ -93,6 +95,35 @@ def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at
     facts = intake.submission.facts(catalogue) if intake.accepted and intake.submission else None
     return ledger.record(intake.received, status=intake.status, received_at=received_at, facts=facts,
                          findings=findings, reason=reason)
+
+
+def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame | None:
+    """A bureau's current accepted values for a year (county x variable), or None."""
+    facts = ledger.facts(year)
+    facts = facts[facts["department"] == department]
+    if facts.empty:
+        return None
+    return facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+
+
+def previous_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
+                    received_at: str, gate: Gate | None = None) -> dict[str, pd.DataFrame | None]:
+    """Last year's accepted values per bureau, for the year-on-year check.
+
+    Taken from the ledger; a bureau with nothing accepted there for last year has last
+    year's table fetched from its source, validated and recorded first (so the ledger
+    remembers it too). None when there is no such table.
+    """
+    out: dict[str, pd.DataFrame | None] = {}
+    for expected in discover(data_dir or ".", year - 1, catalogue):
+        dept = expected.department
+        values = accepted_values(ledger, dept, year - 1)
+        if values is None and expected.present:
+            intake = validate_one(ingest_one(expected, catalogue, year - 1, data_dir), catalogue, gate=gate)
+            record_one(ledger, intake, catalogue, received_at)
+            values = accepted_values(ledger, dept, year - 1)
+        out[dept] = values
+    return out
 
 
 def completeness(intakes: list[Intake]) -> list[str]:
@@ -129,12 +160,14 @@ def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tup
             continue
         table = intake.submission.table.set_index("_row")
         for finding in intake.report.warnings:
-            text = f"{intake.department_name}数据提示：{finding.rule}（列“{finding.column}”）"
-            codes = [str(table.at[r, "county_code"]) for r in finding.rows if r in table.index]
-            if not codes:
+            text = f"{intake.department_name}数据提示：“{finding.column}”{finding.rule}"
+            if not finding.rows:
                 general.append(text)
-            for code in codes:
-                per_county.setdefault(code, []).append(text)
+            for i, row in enumerate(finding.rows):
+                if row not in table.index:
+                    continue
+                found = f"（{finding.found[i]}）" if i < len(finding.found) else ""
+                per_county.setdefault(str(table.at[row, "county_code"]), []).append(text + found)
     return tuple(general), {k: tuple(v) for k, v in per_county.items()}
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
@@ -17,6 +17,7 @@ from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ingest import Expected, discover
 from evaluation.ledger import Ledger
+from evaluation.validation import Gate
 
 # Content-hash caching across runs arrives with the scheduling work; until then no task caches.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
@@ -30,8 +31,18 @@ def ingest(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -
 
 
 @_task
-def validate(intake: pipeline.Intake, catalogue: Catalogue) -> pipeline.Intake:
-    checked = pipeline.validate_one(intake, catalogue)
+def previous_year(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None,
+                  received_at: str, gate) -> dict:
+    ledger = Ledger.at(out_dir, ledger_url)
+    try:
+        return pipeline.previous_values(ledger, catalogue, year, data_dir, received_at, gate)
+    finally:
+        ledger.close()
+
+
+@_task
+def validate(intake: pipeline.Intake, catalogue: Catalogue, previous, gate) -> pipeline.Intake:
+    checked = pipeline.validate_one(intake, catalogue, previous=previous, gate=gate)
     if checked.report is not None:
         get_run_logger().info("validate %s: %s, %d errors, %d warnings", intake.department, checked.status,
                               len(checked.report.errors), len(checked.report.warnings))
@@ -50,6 +61,25 @@ def record(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str, l
     get_run_logger().info("ledger %s: %d new submissions, %d already known", ledger.url, len(new),
                           sum(1 for r in outcomes if r is not None and not r.new))
     return new
+
+
+@_task
+def publish_validation(intakes: list[pipeline.Intake], gate: Gate) -> None:
+    """Data Docs link and the validation summary (rejections first) as Prefect artifacts."""
+    if gate.docs_index is not None and gate.docs_index.exists():
+        create_link_artifact(key="data-docs", link=gate.docs_index.as_uri(), link_text="GX Data Docs",
+                             description="Great Expectations Data Docs for this run's submissions")
+    rows = []
+    for i in sorted(intakes, key=lambda i: (i.accepted, i.department)):
+        errors = len(i.report.errors) if i.report else 0
+        warnings = len(i.report.warnings) if i.report else 0
+        first = (i.report.errors[0].describe() if i.report and i.report.errors else i.message.split("\n")[0])
+        rows.append(f"| {i.department_name} | {i.file} | {pipeline.STATUS_LABEL.get(i.status, '已采用')} | {errors} | {warnings} | {first} |")
+    create_markdown_artifact(
+        key="validation-summary",
+        markdown="# 数据校验结果\n\n| 部门 | 文件 | 状态 | 错误 | 警告 | 首个问题 |\n|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n",
+        description="Validation summary (rejected submissions first)",
+    )
 
 
 @_task
@@ -84,8 +114,13 @@ def annual_evaluation(
     out = Path(out_dir)
     sample = pipeline.is_sample(data_dir)
 
-    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue) for e in discover(data_dir, year, catalogue)]
-    record(intakes, catalogue, out_dir, ledger_url, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
+    previous = previous_year(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
+    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, previous.get(e.department), gate)
+               for e in discover(data_dir, year, catalogue)]
+    record(intakes, catalogue, out_dir, ledger_url, received_at)
+    publish_validation(intakes, gate)
     problems = pipeline.completeness(intakes)
     if problems and not allow_incomplete:
         message = (f"{year}年度数据不完整，未出具评价报告。以下部门的数据需要补齐或更正"

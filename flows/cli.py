@@ -124,6 +124,60 @@ def suites(
 
 
 @app.command()
+def validate(
+    file: Path = typer.Argument(..., help="要校验的数据文件（xlsx 或 csv）/ the table to check"),
+    department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
+    year: Optional[int] = typer.Option(None, "--year", help="报送年度（默认取文件名中的年份）/ year"),
+    html: bool = typer.Option(False, "--html", help="同时在文件旁生成 HTML 校验报告 / also write an HTML report"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录（读取上年已采用数据）/ report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+) -> None:
+    """校验一个部门数据表（报送前自查）/ Check a bureau table before sending it.
+
+    退出码 / exit code: 0 通过 accepted, 1 退回 rejected, 2 无法读取 unreadable.
+    """
+    from evaluation.ingest import IngestError, parse, receive_file
+    from evaluation.validation import name_year, validate_submission
+
+    catalogue = _load_catalogue(config_dir)
+    if department not in catalogue.sources:
+        known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
+        err.print(f"[red]未知部门：{department}。可选：{known}[/red]")
+        raise typer.Exit(2)
+    year = year if year is not None else (name_year(file.name) or 0)
+    source = catalogue.sources[department]
+    try:
+        received = receive_file(file, source, year)
+        submission = parse(received, source, catalogue)
+    except IngestError as exc:
+        console.print(f"{catalogue.departments[department].name}《{file.name}》无法读取：{exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    previous = _previous_if_known(out, ledger, department, year)
+    report = validate_submission(submission, catalogue, previous=previous)
+    console.print(report.summary_zh(), markup=False, highlight=False, soft_wrap=True)
+    if html:
+        target = file.with_name(file.name + ".校验报告.html")
+        target.write_text(report.html(), encoding="utf-8")
+        console.print(f"HTML 校验报告：{target}", markup=False)
+    raise typer.Exit(0 if report.accepted else 1)
+
+
+def _previous_if_known(out: Path, ledger_url: Optional[str], department: str, year: int):
+    """Last year's accepted values from an existing ledger (none is created by a check)."""
+    from evaluation.ledger import LEDGER_ENV, Ledger
+    from evaluation.pipeline import accepted_values
+
+    if not year or not (ledger_url or os.environ.get(LEDGER_ENV) or (out / "ledger" / "ledger.sqlite").is_file()):
+        return None
+    book = Ledger.at(out, ledger_url)
+    try:
+        return accepted_values(book, department, year - 1)
+    finally:
+        book.close()
+
+
+@app.command()
 def template(
     department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
     year: int = typer.Option(..., "--year", help="填报年度 / year"),

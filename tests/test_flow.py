@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluation import versions
 from tests.pdftools import pdf_fonts, pdf_pages, pdf_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     # Same inputs again: nothing new is issued.
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
     assert result["status"] == "unchanged" and result["version"] == 1
-    assert sorted(p.name for p in (out / "2023").iterdir()) == ["v1"]
+    assert versions.versions(out, 2023) == [1]
 
     # A bureau corrects a figure: a new version appears, v1 is untouched.
     before = {p.name: _sha(p) for p in v1.iterdir()}
@@ -88,7 +89,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     assert state.is_failed()
     assert result["status"] == "refused"
     assert any("生态环境局" in line and "缺少数据" in line for line in result["problems"])
-    assert sorted(p.name for p in (out / "2023").iterdir()) == ["v1", "v2"]
+    assert versions.versions(out, 2023) == [1, 2]
 
     # ... or issued as provisional when asked.
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), allow_incomplete=True)
@@ -109,7 +110,7 @@ def test_cli_refuses_incomplete_data_without_a_traceback(sample_copy, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "财政局" in proc.stderr and "--allow-incomplete" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert not (tmp_path / "reports" / "2023").exists() or not any((tmp_path / "reports" / "2023").iterdir())
+    assert versions.versions(tmp_path / "reports", 2023) == []
 
 
 def test_cli_rejects_bad_arguments_plainly(tmp_path):
@@ -190,3 +191,54 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
                for e in discover(REPO / "data" / "sample", 2023, catalogue)]
     folder_scores = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue).overall
     assert {s["county_code"]: s["overall"] for s in manifest["scores"]} == pytest.approx(folder_scores.round(4).to_dict())
+
+
+def test_rejected_table_jump_warning_and_data_docs(prefect_harness, sample_copy, tmp_path):
+    out = tmp_path / "reports"
+    # 水务局: 武都区's water use jumps 70 % on its 2022 accepted value -> a warning on its scorecard
+    def water_rows(year):
+        path = sample_copy / str(year) / f"水务局_{year}年水资源公报摘要.csv"
+        return path, path.read_bytes().decode("gbk").splitlines()
+
+    _, rows_2022 = water_rows(2022)
+    wudu_2022 = float(rows_2022[1].split(",")[2])
+    path, rows = water_rows(2023)
+    cells = rows[1].split(",")
+    cells[2] = str(round(wudu_2022 * 1.7))
+    rows[1] = ",".join(cells)
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+    # 财政局: text in a number cell -> the whole table is rejected
+    fin = sample_copy / "2023" / "财政局_2023年生态补偿与绿色金融.csv"
+    rows = fin.read_bytes().decode("gbk").splitlines()
+    rows[3] = rows[3].split(",")[0] + ",待核实," + ",".join(rows[3].split(",")[2:])
+    fin.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    assert state.is_failed() and result["status"] == "refused"
+    assert any("财政局：校验未通过" in p and "待核实" in p for p in result["problems"]), result["problems"]
+    assert not (out / "2023" / "v1").exists()
+
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), allow_incomplete=True)
+    assert result["status"] == "issued" and result["incomplete"]
+    wudu = next((out / "2023" / "v1").glob("621202_*.pdf"))
+    text = re.sub(r"\s+", "", pdf_text(wudu))
+    assert "未完整（临时）" in text
+    assert "水务局数据提示：“用水总量（万立方米）”较上年已采用数据变化超过50%，请核实" in text
+    assert "+70%" in text
+    chengxian = re.sub(r"\s+", "", pdf_text(next((out / "2023" / "v1").glob("621221_*.pdf"))))
+    assert "较上年已采用数据变化超过" not in chengxian  # the warning belongs to 武都区 only
+
+    docs = out / "2023" / "datadocs" / "index.html"
+    assert docs.is_file()
+    validations = list((out / "2023" / "datadocs" / "validations").rglob("*.html"))
+    assert any("water_submission" in str(p) for p in validations)
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        links = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["data-docs"])))
+        summaries = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["validation-summary"])))
+    assert any(docs.as_uri() in str(a.data) for a in links)
+    assert any("财政局" in str(a.data) and "校验未通过" in str(a.data) for a in summaries)

@@ -148,9 +148,9 @@ def decode_csv(data: bytes) -> str:
 
 
 def _csv_rows(data: bytes) -> list[list[object]]:
-    text = decode_csv(data)
-    if "\x00" in text:
+    if b"\x00" in data:
         raise IngestError("文件含有二进制内容，不是 CSV 文本文件。")
+    text = decode_csv(data)
     try:
         return [row for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
@@ -196,7 +196,6 @@ def _xlsx_workbook(data: bytes, data_only: bool):
 
 def _xlsx_rows(data: bytes, sheet: str | None) -> tuple[str, list[list[object]], dict[tuple[int, int], str]]:
     """(sheet title, rows with merged cells filled, {(row, col): formula} for formulas without a cached value)."""
-    _check_zip(data)
     wb = _xlsx_workbook(data, data_only=True)
     visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
     if sheet is not None:
@@ -284,7 +283,8 @@ def parse(received: Received, source: Source, catalogue: Catalogue) -> Submissio
         raise IngestError(f"{received.original_name} 是空文件。")
     uncached: dict[tuple[int, int], str] = {}
     if received.format == "xlsx":
-        marker = _form_marker(received.data) if received.data[:2] == b"PK" else None
+        _check_zip(received.data)
+        marker = _form_marker(received.data)
         if marker:
             from evaluation.forms import form_source
 
@@ -307,7 +307,7 @@ def _check_form(marker: str, received: Received) -> None:
         _, dept, year = parts
         if dept != received.department:
             raise IngestError(f"这是“{dept}”部门的填报表，不是本部门（{received.department}）的。")
-        if year != str(received.year):
+        if received.year and year != str(received.year):
             raise IngestError(f"填报表的年度是 {year} 年，与报送年度 {received.year} 年不符。")
 
 

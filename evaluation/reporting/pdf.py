@@ -106,6 +106,11 @@ def _environment() -> Environment:
     )
 
 
+def render_template(name: str, context: dict) -> str:
+    """Render any HTML template of templates/ with the same locked-down environment."""
+    return _environment().get_template(name).render(context)
+
+
 def _svg_data_uri(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 

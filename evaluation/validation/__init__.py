@@ -1,93 +1,145 @@
 """The data gate: a Great Expectations 1.x suite per bureau, run on each submission.
 
-Suites are generated from the catalogue and kept as JSON under
-`expectations/suites/<department>.json` (committed, so a reviewer can read exactly
-what is checked; a test keeps them in sync with the catalogue). Each expectation
-carries GX's own severity: `critical` rejects the whole submission, `warning`
-lets it through and is printed on the scorecard. Its `meta.rule_zh` is the rule
-in plain Chinese for the bureau.
+Suites live in a GX file context under `expectations/gx/` (committed JSON, readable
+by any GX 1.x user). They are generated from the catalogue (required columns,
+non-null, county codes, one row per county, ranges and units, a year-on-year jump
+check per variable) and merged with the hand-written rules of `expectations/rules.yaml`
+(cross-field checks). `make suites` regenerates them; a test keeps them in sync.
+
+Each expectation carries GX's own severity: `critical` rejects the whole
+submission, `warning` lets it through and is printed on the county's scorecard.
+`meta.rule_zh` / `meta.expected_zh` are the rule and the expected value in plain
+Chinese for the bureau.
+
+At run time the suites are loaded into an ephemeral context (nothing written into
+the repository); when a Data Docs folder is given, each validation goes through a
+GX Checkpoint that updates the Data Docs site there.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import yaml
 
 from evaluation.catalogue import Catalogue
 from evaluation.ingest import Submission
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations" / "suites"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+SUITES_DIR = EXPECTATIONS_DIR / "gx" / "expectations"
+RULES_FILE = EXPECTATIONS_DIR / "rules.yaml"
+CHANGE = "__change_pct"  # suffix of the derived year-on-year change columns
+PREVIOUS = "__previous"
+_ID_NAMESPACE = uuid.UUID("6f1d1c3e-7f0e-4d4a-9a39-2c6d2b0a2a51")
 
 _lock = threading.Lock()
-_context = None
 
 
 # -- suite generation ---------------------------------------------------------
 
 
-def _exp(type_: str, kwargs: dict, rule_zh: str, severity: str = "critical") -> dict:
-    return {"type": type_, "kwargs": kwargs, "meta": {"rule_zh": rule_zh}, "severity": severity}
+def suite_name(department: str) -> str:
+    return f"{department}_submission"
 
 
-def build_suite_dict(catalogue: Catalogue, department: str) -> dict:
-    """The expectation suite for one bureau's table, as plain JSON-able data."""
+def _exp(type_: str, kwargs: dict, rule_zh: str, expected_zh: str, severity: str = "critical") -> dict:
+    return {"type": type_, "kwargs": kwargs, "meta": {"rule_zh": rule_zh, "expected_zh": expected_zh},
+            "severity": severity}
+
+
+def load_rules(path: Path = RULES_FILE) -> dict[str, list[dict]]:
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def build_suite_dict(catalogue: Catalogue, department: str, rules: dict[str, list[dict]] | None = None) -> dict:
+    """The expectation suite for one bureau's table, as GX-format plain data (deterministic ids)."""
     codes = sorted(c.code for c in catalogue.counties)
     source = catalogue.sources[department]
     headers = {m.var: h for h, m in source.columns.items()}
     exps = [
         _exp("expect_column_values_to_not_be_null", {"column": "county_code"},
-             f"县区列“{source.county_column}”不能为空"),
+             f"县区列“{source.county_column}”不能为空", "县区代码或名称"),
         _exp("expect_column_values_to_be_in_set", {"column": "county_code", "value_set": codes},
-             "县区必须是陇南市所辖县区（代码、全称或简称）"),
+             "县区必须是陇南市所辖县区（代码、全称或简称）", "陇南市所辖 9 个县区之一"),
         _exp("expect_column_values_to_be_unique", {"column": "county_code"},
-             "每个县区只能填报一行"),
+             "每个县区只能填报一行", "每个县区一行"),
         _exp("expect_column_distinct_values_to_contain_set", {"column": "county_code", "value_set": codes},
-             "必须包含全部县区"),
+             "必须包含全部县区", "全部 9 个县区"),
     ]
     for var in catalogue.department_variables(department):
         header = headers[var.id]
         low, high = var.range
         exps += [
-            _exp("expect_column_to_exist", {"column": var.id}, f"必须有“{header}”列"),
-            _exp("expect_column_values_to_not_be_null", {"column": var.id}, f"“{header}”必须填写数值"),
-            _exp("expect_column_values_to_be_between",
-                 {"column": var.id, "min_value": low, "max_value": high},
-                 f"“{header}”应在 {low:g} 至 {high:g} {var.unit} 之间"),
+            _exp("expect_column_to_exist", {"column": var.id}, f"必须有“{header}”列", f"列“{header}”"),
+            _exp("expect_column_values_to_not_be_null", {"column": var.id}, "必须填写数值", "数值"),
+            _exp("expect_column_values_to_be_between", {"column": var.id, "min_value": low, "max_value": high},
+                 f"数值超出合理范围（{low:g} 至 {high:g} {var.unit}）", f"{low:g} ～ {high:g} {var.unit}"),
         ]
+        if var.max_change is not None:
+            exps.append(_exp(
+                "expect_column_values_to_be_between",
+                {"column": var.id + CHANGE, "min_value": -var.max_change, "max_value": var.max_change},
+                f"较上年已采用数据变化超过 {var.max_change:g}%，请核实", f"较上年变化不超过 ±{var.max_change:g}%",
+                severity="warning",
+            ))
+    for rule in (rules if rules is not None else load_rules()).get(department, []):
+        exps.append({"type": rule["type"], "kwargs": dict(rule["kwargs"]), "meta": dict(rule.get("meta", {})),
+                     "severity": rule.get("severity", "critical")})
+    name = suite_name(department)
+    for i, exp in enumerate(exps):
+        exp["id"] = str(uuid.uuid5(_ID_NAMESPACE, f"{name}:{i}:{exp['type']}:{json.dumps(exp['kwargs'], sort_keys=True)}"))
     return {
-        "name": f"{department}_submission",
-        "meta": {"department": department, "generated_from": "config/indicators.yaml, zones.yaml, sources.yaml"},
+        "name": name,
+        "id": str(uuid.uuid5(_ID_NAMESPACE, name)),
+        "meta": {"department": department, "generated_from": "config/*.yaml + expectations/rules.yaml"},
         "expectations": exps,
     }
 
 
-def write_suites(catalogue: Catalogue, out_dir: Path = SUITES_DIR) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_suites(catalogue: Catalogue, project_dir: Path = EXPECTATIONS_DIR) -> list[Path]:
+    """Write every bureau's suite into the GX file context under `project_dir/gx/`."""
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="file", project_root_dir=str(project_dir))
+    rules = load_rules(project_dir / "rules.yaml")
     paths = []
     for dept in sorted(catalogue.sources):
-        path = out_dir / f"{dept}.json"
-        path.write_text(suite_json(catalogue, dept), encoding="utf-8")
+        spec = build_suite_dict(catalogue, dept, rules)
+        try:
+            ctx.suites.delete(spec["name"])
+        except Exception:  # not there yet
+            pass
+        ctx.suites.add(gx.ExpectationSuite(**spec))
+        path = project_dir / "gx" / "expectations" / f"{spec['name']}.json"
+        # GX escapes non-ASCII; rewrite the same JSON readably so reviewers can read the Chinese rules
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        # GX assigns fresh random ids on add; keep ours so regenerating changes nothing
+        doc["id"] = spec["id"]
+        for written, wanted in zip(doc["expectations"], spec["expectations"], strict=True):
+            written["id"] = wanted["id"]
+        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def suite_json(catalogue: Catalogue, department: str) -> str:
-    return json.dumps(build_suite_dict(catalogue, department), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-
-
 def load_suite_dict(department: str, suites_dir: Path = SUITES_DIR) -> dict:
-    path = suites_dir / f"{department}.json"
+    path = suites_dir / f"{suite_name(department)}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"no expectation suite for {department}: run `twomountains suites` to generate {path}") from None
+        raise FileNotFoundError(f"no expectation suite for {department}: run `make suites` to generate {path}") from None
 
 
 # -- running ------------------------------------------------------------------
@@ -103,12 +155,16 @@ class Finding:
     rows: list[int] = field(default_factory=list)  # spreadsheet row numbers
     found: list[str] = field(default_factory=list)
     expectation: str = ""
+    expected: str = ""
 
     def describe(self) -> str:
         where = f"第 {'、'.join(str(r) for r in self.rows[:10])} 行" if self.rows else "整表"
+        if len(self.rows) > 10:
+            where += f" 等 {len(self.rows)} 行"
         found = f"；实际值：{'、'.join(self.found[:10])}" if self.found else ""
+        expected = f"；应为：{self.expected}" if self.expected else ""
         label = "错误" if self.severity == "error" else "警告"
-        return f"[{label}] {where}，列“{self.column}”：{self.rule}{found}"
+        return f"[{label}] {where}，列“{self.column}”：{self.rule}{found}{expected}"
 
 
 @dataclass
@@ -119,6 +175,7 @@ class ValidationReport:
     sheet: str
     submission_id: str
     findings: list[Finding]
+    year: int | None = None
 
     @property
     def accepted(self) -> bool:
@@ -134,113 +191,199 @@ class ValidationReport:
 
     def summary_zh(self) -> str:
         status = "通过" if self.accepted else "未通过（整表退回）"
-        head = f"{self.department_name}《{self.file}》校验{status}：{len(self.errors)} 个错误，{len(self.warnings)} 个警告。"
+        sheet = f"工作表“{self.sheet}”" if self.sheet else ""
+        head = f"{self.department_name}《{self.file}》{sheet}校验{status}：{len(self.errors)} 个错误，{len(self.warnings)} 个警告。"
         return "\n".join([head] + ["  " + f.describe() for f in self.findings])
 
 
-def _gx_context():
-    global _context
-    if _context is None:
+    def html(self) -> str:
+        """The report as a standalone HTML page (autoescaped Jinja2 template)."""
+        from evaluation.reporting.pdf import render_template
+
+        rows = [{
+            "severity": f.severity, "label": "错误" if f.severity == "error" else "警告",
+            "rows": "、".join(map(str, f.rows)) or "整表", "column": f.column, "rule": f.rule,
+            "found": "、".join(f.found), "expected": f.expected,
+        } for f in self.findings]
+        return render_template("validation_report.html", {
+            "department": self.department_name, "file": self.file, "sheet": self.sheet, "year": self.year,
+            "submission_id": self.submission_id, "accepted": self.accepted,
+            "status": "通过" if self.accepted else "未通过（整表退回）",
+            "counts": f"{len(self.errors)} 个错误，{len(self.warnings)} 个警告", "findings": rows,
+        })
+
+
+class Gate:
+    """A GX ephemeral context holding the suites; optionally writing Data Docs to a folder."""
+
+    def __init__(self, docs_dir: Path | None = None):
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        _context = ctx
-    return _context
+        self.ctx = gx.get_context(mode="ephemeral")
+        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.source = self.ctx.data_sources.add_pandas("submissions")
+        self.docs_dir = Path(docs_dir).resolve() if docs_dir else None
+        if self.docs_dir:
+            self.docs_dir.mkdir(parents=True, exist_ok=True)
+            self.ctx.add_data_docs_site(site_name="run", site_config={
+                "class_name": "SiteBuilder", "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(self.docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            })
+        self._checkpoints: dict[str, object] = {}
 
+    @property
+    def docs_index(self) -> Path | None:
+        return self.docs_dir / "index.html" if self.docs_dir else None
 
-def run_suite(frame: pd.DataFrame, suite: dict) -> list[dict]:
-    """Run a suite dict against a DataFrame with GX 1.x; return each expectation's outcome."""
-    import great_expectations as gx
+    def _checkpoint(self, suite: dict):
+        import great_expectations as gx
 
-    with _lock:  # GX's ephemeral context is not thread-safe
-        ctx = _gx_context()
         name = suite["name"]
-        try:
-            source = ctx.data_sources.get("submissions")
-        except (KeyError, ValueError):
-            source = ctx.data_sources.add_pandas("submissions")
-        try:
-            asset = source.get_asset(name)
-        except LookupError:
-            asset = source.add_dataframe_asset(name)
-        try:
-            batch_def = asset.get_batch_definition("whole")
-        except (KeyError, LookupError):
-            batch_def = asset.add_batch_definition_whole_dataframe("whole")
-        try:
-            ctx.suites.delete(name)
-        except Exception:  # not there yet
-            pass
-        gx_suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=suite["expectations"], meta=suite.get("meta")))
-        try:
-            ctx.validation_definitions.delete(name)
-        except Exception:
-            pass
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite))
-        result = vd.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
-    outcomes = []
-    for r in result.results:
-        cfg = r.expectation_config
-        outcomes.append({
-            "type": cfg.type,
-            "kwargs": dict(cfg.kwargs),
-            "meta": dict(cfg.meta or {}),
-            "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
-            "success": bool(r.success),
-            "index": list((r.result or {}).get("unexpected_index_list") or []),
-            "values": list((r.result or {}).get("unexpected_list") or []),
-            "exception": (r.exception_info or {}).get("raised_exception", False),
-        })
-    return outcomes
+        if name not in self._checkpoints:
+            asset = self.source.add_dataframe_asset(name)
+            batch = asset.add_batch_definition_whole_dataframe("whole")
+            gx_suite = self.ctx.suites.add(gx.ExpectationSuite(
+                name=name, expectations=suite["expectations"], meta=suite.get("meta")))
+            vd = self.ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=gx_suite))
+            actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["run"])] if self.docs_dir else []
+            self._checkpoints[name] = self.ctx.checkpoints.add(gx.Checkpoint(
+                name=f"{name}_checkpoint", validation_definitions=[vd], actions=actions,
+                result_format={"result_format": "COMPLETE"}))
+        return self._checkpoints[name]
+
+    def run(self, frame: pd.DataFrame, suite: dict) -> list[dict]:
+        """Run a suite against a DataFrame; return each expectation's outcome as plain data."""
+        with _lock:  # GX contexts are not thread-safe
+            result = self._checkpoint(suite).run(batch_parameters={"dataframe": frame})
+        (validation,) = result.run_results.values()
+        outcomes = []
+        for r in validation.results:
+            cfg = r.expectation_config
+            details = r.result or {}
+            outcomes.append({
+                "type": cfg.type,
+                "kwargs": dict(cfg.kwargs),
+                "meta": dict(cfg.meta or {}),
+                "severity": str(getattr(cfg, "severity", "critical")).split(".")[-1].lower(),
+                "success": bool(r.success),
+                "index": list(details.get("unexpected_index_list") or []),
+                "values": list(details.get("unexpected_list") or []),
+                "exception": bool((r.exception_info or {}).get("raised_exception", False)),
+            })
+        return outcomes
+
+
+_default_gate: Gate | None = None
+
+
+def default_gate() -> Gate:
+    global _default_gate
+    with _lock:
+        if _default_gate is None:
+            _default_gate = Gate()
+    return _default_gate
 
 
 def _fmt(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "（空）"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
 
 
-def validate_submission(sub: Submission, catalogue: Catalogue, suites_dir: Path = SUITES_DIR) -> ValidationReport:
-    """Check one submission at the boundary; nothing raises for bad data, it becomes a finding."""
+def with_changes(table: pd.DataFrame, catalogue: Catalogue, department: str,
+                 previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Add, per variable, last year's accepted value and the change on it in % (NaN when unknown)."""
+    frame = table.drop(columns=["_county_raw"]).copy()
+    for var in catalogue.department_variables(department):
+        if var.max_change is None:
+            continue
+        prev = pd.Series(np.nan, index=frame.index)
+        if previous is not None and var.id in previous.columns and var.id in frame.columns:
+            prev = frame["county_code"].astype(object).map(previous[var.id].to_dict()).astype("float64")
+        current = frame[var.id] if var.id in frame.columns else pd.Series(np.nan, index=frame.index)
+        base = prev.where(prev != 0)
+        frame[var.id + PREVIOUS] = prev
+        frame[var.id + CHANGE] = ((current - base) / base.abs() * 100).astype("float64")
+    return frame
+
+
+_NAME_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+def name_year(file_name: str) -> int | None:
+    """The year a file name states (统计局_2023年….xlsx -> 2023), if exactly one is stated."""
+    years = set(_NAME_YEAR.findall(file_name))
+    return int(years.pop()) if len(years) == 1 else None
+
+
+def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.DataFrame | None = None,
+                        gate: Gate | None = None, suites_dir: Path = SUITES_DIR) -> ValidationReport:
+    """Check one submission at the boundary; bad data becomes findings, never an exception.
+
+    previous: last year's accepted values (county code x variable id) for the jump check.
+    """
+    gate = gate or default_gate()
     source = catalogue.sources[sub.department]
     headers = {m.var: h for h, m in source.columns.items()}
     headers["county_code"] = source.county_column
+    for var in catalogue.department_variables(sub.department):
+        headers[var.id + CHANGE] = headers.get(var.id, var.name)
     suite = load_suite_dict(sub.department, suites_dir)
-    frame = sub.table.drop(columns=["_county_raw"]).copy()
+    frame = with_changes(sub.table, catalogue, sub.department, previous)
     findings: list[Finding] = []
     for row, header, raw, reason in sub.unparsed:
-        findings.append(Finding("error", f"“{header}”{reason}", header, [row], [raw], "parse_cell"))
+        findings.append(Finding("error", reason, header, [row], [raw], "parse_cell", "数值"))
     for header in sub.extra_columns:
-        findings.append(Finding("warning", "未配置的列，已忽略", header, [], [], "extra_column"))
-    for outcome in run_suite(frame, suite):
+        findings.append(Finding("warning", "表中有未配置的列，已忽略", header, [], [], "extra_column"))
+    for outcome in gate.run(frame, suite):
         if outcome["success"]:
             continue
-        column = outcome["kwargs"].get("column", "")
+        kwargs = outcome["kwargs"]
+        column = kwargs.get("column") or kwargs.get("column_A", "")
         rows: list[int] = []
         found: list[str] = []
         for idx in outcome["index"]:
-            if isinstance(idx, int) and 0 <= idx < len(sub.table):
-                rows.append(int(sub.table["_row"].iloc[idx]))
-                raw_col = "_county_raw" if column == "county_code" else column
-                found.append(_fmt(sub.table[raw_col].iloc[idx]))
+            if not (isinstance(idx, (int, np.integer)) and 0 <= idx < len(sub.table)):
+                continue
+            rows.append(int(sub.table["_row"].iloc[idx]))
+            if column == "county_code":
+                found.append(_fmt(sub.table["_county_raw"].iloc[idx]))
+            elif column.endswith(CHANGE):
+                var = column.removesuffix(CHANGE)
+                found.append(f"{_fmt(frame[var].iloc[idx])}（上年 {_fmt(frame[var + PREVIOUS].iloc[idx])}，"
+                             f"{frame[column].iloc[idx]:+.0f}%）")
+            elif "column_B" in kwargs:
+                found.append(f"{_fmt(frame[column].iloc[idx])} 与 {_fmt(frame[kwargs['column_B']].iloc[idx])}")
+            else:
+                found.append(_fmt(frame[column].iloc[idx]) if column in frame.columns else "")
         if outcome["type"] == "expect_column_distinct_values_to_contain_set":
             present = set(frame["county_code"].dropna())
-            names = [catalogue.county(c).name for c in outcome["kwargs"]["value_set"] if c not in present]
+            names = [catalogue.county(c).name for c in kwargs["value_set"] if c not in present]
             found = [f"缺少：{'、'.join(names)}"]
         if outcome["type"] == "expect_column_values_to_not_be_null" and column in catalogue.variables:
             # a cell that failed to parse is already reported with its raw text
             unparsed_rows = {r for r, h, _, _ in sub.unparsed if h == headers.get(column)}
             keep = [(r, v) for r, v in zip(rows, found) if r not in unparsed_rows]
-            if not keep and rows:
+            if rows and not keep:
                 continue
             rows, found = [r for r, _ in keep], [v for _, v in keep]
+        if outcome["exception"] and outcome["type"] != "expect_column_to_exist":
+            if column not in frame.columns:
+                continue  # the missing column is reported once, by expect_column_to_exist
         severity = "warning" if outcome["severity"] in ("warning", "info") else "error"
-        findings.append(Finding(severity, outcome["meta"].get("rule_zh", outcome["type"]),
-                                headers.get(column, column), rows, found, outcome["type"]))
+        header = headers.get(column, column)
+        if "column_B" in kwargs:
+            header = f"{header}、{headers.get(kwargs['column_B'], kwargs['column_B'])}"
+        findings.append(Finding(severity, outcome["meta"].get("rule_zh", outcome["type"]), header, rows, found,
+                                outcome["type"], outcome["meta"].get("expected_zh", "")))
+    stated = name_year(sub.path.name)
+    if sub.year and stated is not None and stated != sub.year:
+        findings.append(Finding("error", f"文件名显示为 {stated} 年数据，与报送年度 {sub.year} 年不符", "（文件名）",
+                                [], [sub.path.name], "year", f"{sub.year} 年的数据"))
     findings.sort(key=lambda f: (f.severity != "error", f.rows[:1] or [0], f.column))
     return ValidationReport(
         department=sub.department,
@@ -249,4 +392,20 @@ def validate_submission(sub: Submission, catalogue: Catalogue, suites_dir: Path 
         sheet=sub.sheet,
         submission_id=sub.submission_id,
         findings=findings,
+        year=sub.year,
     )
+
+
+def suite_drift(catalogue: Catalogue, department: str, suites_dir: Path = SUITES_DIR) -> list[str]:
+    """Differences between the committed suite and what the catalogue generates (empty when in sync)."""
+    want = build_suite_dict(catalogue, department)
+    have = load_suite_dict(department, suites_dir)
+    problems = []
+    if have.get("name") != want["name"]:
+        problems.append(f"name {have.get('name')!r} != {want['name']!r}")
+    keys = ("id", "type", "kwargs", "meta", "severity")
+    got = [{k: e.get(k) for k in keys} for e in have.get("expectations", [])]
+    exp = [{k: e.get(k) for k in keys} for e in want["expectations"]]
+    if got != exp:
+        problems.append(f"expectations differ ({len(got)} committed, {len(exp)} generated)")
+    return problems
