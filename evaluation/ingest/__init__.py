@@ -331,7 +331,8 @@ def table_from_rows(rows: list[list[object]], source: Source, catalogue: Catalog
         raise IngestError(f"第 {source.header_row} 行找不到县区列“{source.county_column}”。该行的列名为：{shown}")
     duplicated = sorted({h for h in headers if h and headers.count(h) > 1 and (h in wanted or h == county_header)})
     if duplicated:
-        raise IngestError(f"表头中有重复的列：{'、'.join(duplicated)}")
+        shown = "、".join(str(rows[hi][headers.index(h)]).strip() for h in duplicated)
+        raise IngestError(f"表头中有重复的列：{shown}（请检查是否重复填写或合并了表头单元格）")
     county_idx = headers.index(county_header)
     positions = {key: headers.index(key) for key in wanted if key in headers}
     missing = [wanted[k][0] for k in wanted if k not in positions]

@@ -67,6 +67,23 @@ def xlsx_bytes(sheet: str, header: list[str], rows: list[list[object]], *, title
     return buf.getvalue()
 
 
+def merged_header_xlsx() -> bytes:
+    """Two income headers merged into one cell: the second column loses its header."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "主要指标"
+    ws.append(["示例标题"])
+    header = list(STATS_HEAD)
+    header[5] = None
+    ws.append(header)
+    ws.merge_cells("E2:F2")
+    for row in stats_rows():
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
 def zip_bomb() -> bytes:
     """A small 'xlsx' that unpacks to about 300 MB of zeros."""
     buf = io.BytesIO()
@@ -102,7 +119,7 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
     water("extra_column_and_negative_2023.csv", csv_bytes(WATER_HEAD + ["备注"], [r + ["—"] for r in rows]), 1,
           "数值超出合理范围（100 至 200000 万立方米）；实际值：-5")
     water("duplicate_header_2023.csv", csv_bytes(WATER_HEAD + ["用水总量（万立方米）"], [r + [1] for r in w()]), 2,
-          "表头中有重复的列：用水总量(万立方米)")
+          "表头中有重复的列：用水总量（万立方米）")
     rows = w()
     rows[3][0] = "某县"
     water("unknown_county_2023.csv", csv_bytes(WATER_HEAD, rows), 1, "县区必须是陇南市所辖县区（代码、全称或简称）；实际值：某县")
@@ -162,6 +179,8 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
     stats("stats_formula_uncached_2023.xlsx", xlsx_bytes("主要指标", STATS_HEAD, rows), 1, "公式没有计算结果")
     stats("stats_missing_title_row_2023.xlsx", xlsx_bytes("主要指标", STATS_HEAD, stats_rows(), title=None), 2,
           "第 2 行找不到县区列“区县代码”")
+    stats("stats_merged_header_cells_2023.xlsx", merged_header_xlsx(), 2,
+          "表头中有重复的列：城镇居民人均可支配收入（元）（请检查是否重复填写或合并了表头单元格）")
     rows = stats_rows()
     rows[1][0] = "621299"
     stats("stats_bad_code_2023.xlsx", xlsx_bytes("主要指标", STATS_HEAD, rows), 1, "实际值：621299")
