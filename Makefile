@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 export MPLCONFIGDIR ?= $(CURDIR)/.prefect/matplotlib
 
-.PHONY: setup demo test sample suites clean
+.PHONY: setup demo test bench sample suites clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# Stage timings, written to benchmarks/results.json.
+bench: setup
+	$(VENV)/bin/python benchmarks/bench.py
 
 # Regenerate the illustrative sample data (deterministic) and the GX suites.
 sample: setup

@@ -1,0 +1,81 @@
+"""`make bench`: stage timings on the bundled sample data, written to benchmarks/results.json.
+
+This first cut measures the Longnan sample (9 counties x 3 years x 8 bureaus); the
+national-scale synthetic run arrives with the scaling work. Each figure is one run
+on this machine; compare ratios taken in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def main() -> None:
+    from evaluation import pipeline
+    from evaluation.catalogue import load_catalogue
+    from evaluation.ingest import discover
+    from evaluation.validation import Gate
+
+    (catalogue, t_catalogue) = timed(load_catalogue)
+    data = REPO / "data" / "sample"
+    years = (2021, 2022, 2023)
+    (gate, t_gate) = timed(Gate)
+
+    def ingest_all():
+        return {y: [pipeline.ingest_one(e, catalogue, y, data) for e in discover(data, y, catalogue)] for y in years}
+
+    intakes, t_ingest = timed(ingest_all)
+
+    def validate_all():
+        return {y: [pipeline.validate_one(i, catalogue, gate=gate) for i in intakes[y]] for y in years}
+
+    checked, t_validate = timed(validate_all)
+    accepted = sum(i.accepted for y in years for i in checked[y])
+    result, t_score = timed(lambda: pipeline.score(pipeline.assemble_values(checked[2023], catalogue), catalogue))
+    info = pipeline.run_info(catalogue, checked[2023], year=2023, version=1, run_date="2024-03-01", sample=True,
+                             incomplete=False)
+    plan, t_context = timed(lambda: pipeline.report_plan(result, catalogue, info))
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline.render_one(plan[0], Path(tmp))  # warm fonts and imports
+        _, t_render = timed(lambda: [pipeline.render_one(p, Path(tmp)) for p in plan])
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "sample": {"counties": len(catalogue.counties), "years": len(years), "bureaus": len(catalogue.sources),
+                   "tables": len(years) * len(catalogue.sources), "accepted": accepted},
+        "seconds": {
+            "catalogue_load": round(t_catalogue, 3),
+            "gx_context": round(t_gate, 3),
+            "ingest_24_tables": round(t_ingest, 3),
+            "validate_24_tables": round(t_validate, 3),
+            "validate_per_table": round(t_validate / (len(years) * len(catalogue.sources)), 3),
+            "score_9_counties": round(t_score, 4),
+            "contexts_10_reports": round(t_context, 4),
+            "render_10_pdfs": round(t_render, 3),
+            "render_per_pdf": round(t_render / len(plan), 3),
+        },
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    out = REPO / "benchmarks" / "results.json"
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
