@@ -178,6 +178,30 @@ def _previous_if_known(out: Path, ledger_url: Optional[str], department: str, ye
 
 
 @app.command()
+def index(
+    data: Path = typer.Option(..., "--data", help="COINr 格式 iData.csv / indicator data"),
+    meta: Path = typer.Option(..., "--meta", help="COINr 格式 iMeta.csv / indicator metadata"),
+    spec: Path = typer.Option(..., "--spec", help="方法步骤 spec.yaml / the steps to run"),
+    out: Path = typer.Option(..., "--out", help="结果 CSV / results CSV"),
+) -> None:
+    """单独运行综合指数引擎（COINr 格式输入）/ Run the index engine on COINr-style tables."""
+    from evaluation.exports import write_csv
+    from evaluation.index.coin import SpecError, load_coin, load_spec, run as run_index
+    from evaluation.index.methods import MethodError
+
+    try:
+        result = run_index(load_coin(data, meta), load_spec(spec))
+    except (SpecError, MethodError) as exc:
+        err.print(f"[red]{exc}[/red]", markup=True)
+        raise typer.Exit(2) from None
+    write_csv(result.results, out)
+    top = result.results.head(5)
+    console.print(f"{len(result.results)} 个单元，已写入 / units written to {out}"
+                  + (f"；筛除 / screened out: {', '.join(result.screened_out)}" if result.screened_out else ""))
+    console.print(top.round(2).to_string(index=False), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def template(
     department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
     year: int = typer.Option(..., "--year", help="填报年度 / year"),

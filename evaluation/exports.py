@@ -1,0 +1,35 @@
+"""Exports that open safely in Excel/WPS: text cells that look like formulas are neutralised."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """Prefix a text cell that a spreadsheet would run as a formula with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(formula_safe)
+    out.columns = [formula_safe(str(c)) for c in out.columns]
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
+    """UTF-8 with BOM (so Excel reads Chinese), formula-safe, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    safe_frame(frame).to_csv(tmp, index=False, encoding="utf-8-sig")
+    os.replace(tmp, path)
+    return path
