@@ -209,6 +209,40 @@ class Source(_Strict):
         return f"http:{self.url}"
 
 
+class Uncertainty(_Strict):
+    draws: int = Field(default=1000, ge=1, le=100000)
+    seed: int = 0
+    weight_perturbation: float = Field(default=0.25, ge=0, lt=1)
+    normalise_alternatives: list[Literal["goalposts", "minmax", "efficacy", "zscore", "rank"]] = ["goalposts"]
+    aggregate_alternatives: list[Literal["arithmetic_mean", "geometric_mean"]] = ["arithmetic_mean"]
+
+
+class Method(_Strict):
+    normalise: Literal["goalposts", "minmax", "efficacy", "zscore", "rank"] = "goalposts"
+    aggregate: Literal["arithmetic_mean", "geometric_mean"] = "arithmetic_mean"
+    uncertainty: Uncertainty = Uncertainty()
+
+
+class Criterion(_Strict):
+    indicator: str
+    op: Literal[">=", ">", "<=", "<"]
+    value: float
+    name: str
+
+
+class CityTarget(_Strict):
+    year: int
+    min: int
+    max: int
+    text: str
+
+
+class Readiness(_Strict):
+    verified: bool = False
+    criteria: list[Criterion] = Field(default_factory=list)
+    city_targets: list[CityTarget] = Field(default_factory=list)
+
+
 class Catalogue(_Strict):
     """The whole configuration, cross-checked."""
 
@@ -224,6 +258,8 @@ class Catalogue(_Strict):
     counties: list[County]
     city: City
     sources: dict[str, Source]
+    method: Method = Method()
+    readiness: Readiness = Readiness()
     config_hash: str
 
     @model_validator(mode="after")
@@ -287,6 +323,10 @@ class Catalogue(_Strict):
                     except ValueError:
                         problems.append(f"source {dept}, column {header!r}: unit {col.unit} does not convert to {var.unit}")
                 covered[col.var] = dept
+        indicator_ids = {i.id for i in self.indicators}
+        for crit in self.readiness.criteria:
+            if crit.indicator not in indicator_ids:
+                problems.append(f"readiness criterion {crit.name!r}: unknown indicator {crit.indicator!r}")
         for var in self.variables:
             if var not in covered:
                 problems.append(f"variable {var}: no source column reports it")
@@ -340,7 +380,8 @@ def _dupes(kind: str, ids: list[str], problems: list[str]) -> None:
         seen.add(item)
 
 
-CONFIG_FILES = ("indicators.yaml", "zones.yaml", "sources.yaml")
+CONFIG_FILES = ("indicators.yaml", "zones.yaml", "sources.yaml", "method.yaml", "readiness.yaml")
+OPTIONAL_CONFIG = ("method.yaml", "readiness.yaml")
 
 
 def default_config_dir() -> Path:
@@ -354,6 +395,9 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
     digest = hashlib.sha256()
     for name in CONFIG_FILES:
         path = config_dir / name
+        if name in OPTIONAL_CONFIG and not path.exists():
+            raw[name] = {}
+            continue
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -364,6 +408,7 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
         except yaml.YAMLError as exc:
             raise CatalogueError(f"配置文件 {path} 不是有效的 YAML: {exc}") from None
     ind, zones, src = raw["indicators.yaml"], raw["zones.yaml"], raw["sources.yaml"]
+    method, readiness = raw["method.yaml"], raw["readiness.yaml"]
     try:
         return Catalogue(
             version=str(ind.get("version", "")),
@@ -378,6 +423,8 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             counties=zones.get("counties") or [],
             city=zones.get("city") or {},
             sources={k: {"department": k, **v} for k, v in (src.get("sources") or {}).items()},
+            method=method or {},
+            readiness=readiness or {},
             config_hash=digest.hexdigest(),
         )
     except ValidationError as exc:

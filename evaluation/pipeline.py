@@ -18,7 +18,11 @@ from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
 from evaluation.ingest import Expected, IngestError, Received, Submission, discover, parse, receive
 from evaluation.ledger import Ledger, Recorded
-from evaluation.reporting.context import RunInfo, county_context, summary_context
+from evaluation.index.explain import dimension_progress
+from evaluation.index.readiness import assess, city_view
+from evaluation.index.scoring import IndexSpec
+from evaluation.index.uncertainty import monte_carlo
+from evaluation.reporting.context import Analysis, RunInfo, county_context, summary_context
 from evaluation.validation import Finding, Gate, ValidationReport, validate_submission
 
 SAMPLE_MARKER = "SAMPLE.yaml"
@@ -107,14 +111,14 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
 
 
 def previous_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
-                    received_at: str, gate: Gate | None = None) -> dict[str, pd.DataFrame | None]:
-    """Last year's accepted values per bureau, for the year-on-year check.
+                    received_at: str, gate: Gate | None = None) -> pd.DataFrame:
+    """Last year's accepted values (county x variable; NaN where unknown), for the jump check and progress.
 
     Taken from the ledger; a bureau with nothing accepted there for last year has last
     year's table fetched from its source, validated and recorded first (so the ledger
-    remembers it too). None when there is no such table.
+    remembers it too).
     """
-    out: dict[str, pd.DataFrame | None] = {}
+    frames = []
     for expected in discover(data_dir or ".", year - 1, catalogue):
         dept = expected.department
         values = accepted_values(ledger, dept, year - 1)
@@ -122,8 +126,11 @@ def previous_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: P
             intake = validate_one(ingest_one(expected, catalogue, year - 1, data_dir), catalogue, gate=gate)
             record_one(ledger, intake, catalogue, received_at)
             values = accepted_values(ledger, dept, year - 1)
-        out[dept] = values
-    return out
+        if values is not None:
+            frames.append(values)
+    codes = sorted(c.code for c in catalogue.counties)
+    wide = pd.concat(frames, axis=1) if frames else pd.DataFrame(index=codes)
+    return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
 
 
 def completeness(intakes: list[Intake]) -> list[str]:
@@ -149,6 +156,22 @@ def assemble_values(intakes: list[Intake], catalogue: Catalogue) -> pd.DataFrame
 
 def score(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
     return score_catalogue(values, catalogue)
+
+
+def complete_previous(previous: pd.DataFrame | None, catalogue: Catalogue) -> pd.DataFrame | None:
+    """Last year's values when every bureau's are there (otherwise progress would compare unlike things)."""
+    if previous is None or previous.empty or previous.isna().all().any():
+        return None
+    return previous
+
+
+def analyse(result: ScoreResult, catalogue: Catalogue, year: int, previous_values: pd.DataFrame | None) -> Analysis:
+    """Rank stability (Monte Carlo), '两山' base readiness and progress on last year."""
+    uncertainty = monte_carlo(result.raw, result.zones, IndexSpec.from_catalogue(catalogue), catalogue.method.uncertainty)
+    readiness = assess(result.raw, catalogue)
+    before = score_catalogue(previous_values, catalogue) if previous_values is not None else None
+    return Analysis(uncertainty=uncertainty, readiness=readiness, city_readiness=city_view(readiness, catalogue, year),
+                    progress=dimension_progress(result, before))
 
 
 def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -178,18 +201,19 @@ class PlannedReport:
     context: dict = field(hash=False)
 
 
-def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo) -> list[PlannedReport]:
+def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
+                analysis: Analysis | None = None) -> list[PlannedReport]:
     """One scorecard per county plus the city summary; file names come from validated config only."""
     plan = []
     for county in sorted(catalogue.counties, key=lambda c: c.code):
         plan.append(PlannedReport(
             f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf", county.code,
-            county_context(result, catalogue, county.code, info),
+            county_context(result, catalogue, county.code, info, analysis),
         ))
     city = catalogue.city
     plan.append(PlannedReport(
         f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf", city.code,
-        summary_context(result, catalogue, info),
+        summary_context(result, catalogue, info, analysis),
     ))
     return plan
 

@@ -32,7 +32,7 @@ def ingest(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -
 
 @_task
 def previous_year(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None,
-                  received_at: str, gate) -> dict:
+                  received_at: str, gate):
     ledger = Ledger.at(out_dir, ledger_url)
     try:
         return pipeline.previous_values(ledger, catalogue, year, data_dir, received_at, gate)
@@ -88,6 +88,14 @@ def score(intakes: list[pipeline.Intake], catalogue: Catalogue):
 
 
 @_task
+def analyse(result, catalogue: Catalogue, year: int, previous):
+    before = pipeline.complete_previous(previous, catalogue)
+    if before is None:
+        get_run_logger().info("no progress on %d: last year's accepted data is incomplete", year - 1)
+    return pipeline.analyse(result, catalogue, year, before)
+
+
+@_task
 def render(report: pipeline.PlannedReport, folder: Path) -> str:
     digest = pipeline.render_one(report, folder)
     get_run_logger().info("rendered %s", report.file_name)
@@ -116,8 +124,8 @@ def annual_evaluation(
 
     received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
-    previous = previous_year(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
-    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, previous.get(e.department), gate)
+    last_year = previous_year(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
+    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, last_year, gate)
                for e in discover(data_dir, year, catalogue)]
     record(intakes, catalogue, out_dir, ledger_url, received_at)
     publish_validation(intakes, gate)
@@ -140,7 +148,8 @@ def annual_evaluation(
     result = score(intakes, catalogue)
     info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
                              sample=sample, incomplete=bool(problems))
-    plan = pipeline.report_plan(result, catalogue, info)
+    analysis = analyse(result, catalogue, year, last_year)
+    plan = pipeline.report_plan(result, catalogue, info, analysis)
     staged = versions.stage(out, year, version)
     outputs = {report.file_name: render(report, staged) for report in plan}
     findings = {i.department: i.report.findings for i in intakes if i.report is not None}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
+from evaluation.index import methods
 
 RANK_DECIMALS = 9  # scores equal to this many decimals tie
 
@@ -37,6 +38,8 @@ class IndexSpec:
     dimension_weights: pd.DataFrame
     missing_score: float = 0.0
     grades: tuple[tuple[str, float], ...] = (("优秀", 75.0), ("良好", 60.0), ("合格", 45.0), ("待提升", 0.0))
+    normalise: str = "goalposts"
+    aggregate: str = "arithmetic_mean"
 
     @classmethod
     def from_catalogue(cls, catalogue: Catalogue) -> "IndexSpec":
@@ -54,7 +57,12 @@ class IndexSpec:
         )
         dims = [d.id for d in catalogue.dimensions]
         weights = pd.DataFrame([[catalogue.zone_weights(z)[d] for d in dims] for z in zones], index=zones, columns=dims)
-        return cls(ind, applicable, weights, catalogue.missing_score, tuple((g.name, g.min) for g in catalogue.grades))
+        return cls(ind, applicable, weights, catalogue.missing_score, tuple((g.name, g.min) for g in catalogue.grades),
+                   catalogue.method.normalise, catalogue.method.aggregate)
+
+    def with_methods(self, normalise: str, aggregate: str) -> "IndexSpec":
+        return IndexSpec(self.indicators, self.applicable, self.dimension_weights, self.missing_score, self.grades,
+                         normalise, aggregate)
 
 
 @dataclass
@@ -91,20 +99,39 @@ class ScoreResult:
 
 def goalpost_normalise(raw: pd.DataFrame, low: pd.Series, high: pd.Series, direction: pd.Series) -> pd.DataFrame:
     """Map values onto 0..100 between fixed goalposts; negative indicators are reversed."""
-    low = low.reindex(raw.columns)
-    span = (high.reindex(raw.columns) - low).replace(0, np.nan)
-    up = raw.sub(low, axis=1).div(span, axis=1)
-    positive = np.broadcast_to((direction.reindex(raw.columns) > 0).to_numpy(), raw.shape)
-    share = up.where(positive, 1 - up)
-    return (share.clip(0, 1) * 100).astype("float64")
+    return methods.n_goalposts(raw, direction, low=low, high=high)
 
 
-def weighted_mean(scores: pd.DataFrame, weights: pd.DataFrame) -> pd.Series:
-    """Row-wise weighted mean skipping NaN scores (the weights of the rest are renormalised)."""
+def weighted_mean(scores: pd.DataFrame, weights: pd.DataFrame, method: str = "arithmetic_mean") -> pd.Series:
+    """Row-wise weighted mean with a weight per cell, skipping NaN scores (the rest renormalised).
+
+    geometric_mean: exp of the weighted mean log; a zero score makes the result zero.
+    """
     w = weights.where(scores.notna(), 0.0)
-    total = w.sum(axis=1)
-    value = (scores.fillna(0.0) * w).sum(axis=1) / total.replace(0, np.nan)
-    return value
+    total = w.sum(axis=1).replace(0, np.nan)
+    if method == "geometric_mean":
+        with np.errstate(divide="ignore"):
+            logs = np.log(scores.where(scores > 0))
+        zero = ((scores == 0) & (w > 0)).any(axis=1)
+        value = np.exp((logs.fillna(0.0) * w).sum(axis=1) / total)
+        return value.where(~zero, 0.0)
+    return (scores.fillna(0.0) * w).sum(axis=1) / total
+
+
+def normalise_scores(raw: pd.DataFrame, applicable: pd.DataFrame, spec: IndexSpec) -> pd.DataFrame:
+    """Normalise with the spec's method over applicable values; a missing applicable value gets the floor."""
+    ind = spec.indicators
+    masked = raw.where(applicable)
+    if spec.normalise == "goalposts":
+        out = methods.n_goalposts(masked, ind["direction"], low=ind["low"], high=ind["high"])
+        floor = pd.Series(spec.missing_score, index=raw.columns)
+    else:
+        out = methods.normalise(masked, ind["direction"], spec.normalise)
+        fixed = {"minmax": 0.0, "efficacy": 60.0}
+        floor = pd.Series(fixed[spec.normalise], index=raw.columns) if spec.normalise in fixed else out.min()
+    imputed = applicable & raw.isna()
+    filled = out.where(~imputed, np.broadcast_to(floor.reindex(raw.columns).to_numpy(), raw.shape))
+    return filled.where(applicable)
 
 
 def compute_raw(values: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
@@ -142,8 +169,7 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
     applicable = spec.applicable.loc[zones.values].set_axis(raw.index).astype(bool)
     present = raw.notna()
     imputed = applicable & ~present
-    normalised = goalpost_normalise(raw, ind["low"], ind["high"], ind["direction"])
-    normalised = normalised.where(~imputed, spec.missing_score).where(applicable)
+    normalised = normalise_scores(raw, applicable, spec)
 
     base = pd.DataFrame(np.broadcast_to(ind["weight"].to_numpy(), raw.shape), index=raw.index, columns=ind.index)
     base = base.where(applicable, 0.0)
@@ -156,16 +182,20 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
         block = base[cols]
         totals = block.sum(axis=1).replace(0, np.nan)
         weights[cols] = block.div(totals, axis=0).fillna(0.0)
-        dim_scores[dim] = weighted_mean(normalised[cols], block)
+        dim_scores[dim] = weighted_mean(normalised[cols], block, spec.aggregate)
 
     dim_weights = spec.dimension_weights.loc[zones.values, dims].set_axis(raw.index)
     # a dimension with no applicable indicator for a zone carries no weight there
     dim_weights = dim_weights.where(dim_scores.notna(), 0.0)
     dim_weights = dim_weights.div(dim_weights.sum(axis=1).replace(0, np.nan), axis=0)
-    overall = (dim_scores.fillna(0.0) * dim_weights).sum(axis=1)
+    overall = weighted_mean(dim_scores, dim_weights, spec.aggregate).fillna(0.0)
 
     dim_weight_per_ind = dim_weights[dim_of.to_numpy()].set_axis(ind.index, axis=1)
-    contributions = (normalised.fillna(0.0) * weights * dim_weight_per_ind).where(applicable)
+    linear = (normalised.fillna(0.0) * weights * dim_weight_per_ind).where(applicable)
+    if spec.aggregate == "arithmetic_mean":
+        contributions = linear
+    else:  # share the (non-additive) score out in proportion to the linear terms
+        contributions = linear.mul(overall / linear.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0).where(applicable)
 
     grade = overall.map(lambda s: _grade(s, spec.grades))
     rank = rank_desc(overall)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
+from evaluation.index.explain import strengths_weaknesses
+from evaluation.index.readiness import Check, is_ready
 from evaluation.index.scoring import ScoreResult
 
 SAMPLE_LABEL = "示例数据"
@@ -34,6 +36,29 @@ class RunInfo:
     sources: dict[str, str] = field(default_factory=dict)  # variable id -> department name
     notes: tuple[str, ...] = ()  # run-wide data-quality notes
     county_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the engine says beyond the scores: rank stability, readiness, progress."""
+
+    uncertainty: pd.DataFrame | None = None  # county -> rank_p05, rank_median, rank_p95, zone_rank_*
+    readiness: dict[str, list[Check]] | None = None
+    city_readiness: dict | None = None
+    progress: pd.DataFrame | None = None  # county x (dimensions + overall): change on last year
+
+
+def fmt_change(value: float) -> str:
+    if pd.isna(value):
+        return "—"
+    if abs(value) < 0.05:
+        return "→ 0.0"
+    return f"{'↑' if value > 0 else '↓'} {abs(value):.1f}"
+
+
+def fmt_interval(low: float, median: float, high: float) -> str:
+    low, median, high = int(low), int(median), int(high)
+    return f"第{low}名" if low == high else f"第{low}–{high}名（中位 {median}）"
 
 
 def fmt_value(value: float, unit: str = "") -> str:
@@ -79,7 +104,9 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
     }
 
 
-def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo) -> dict:
+def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo,
+                   analysis: Analysis | None = None) -> dict:
+    analysis = analysis or Analysis()
     county = catalogue.county(code)
     zone = catalogue.zone_types[county.zone]
     dims = catalogue.dimensions
@@ -92,9 +119,14 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "score": fmt_score(result.dimension_scores.at[code, d.id]),
             "zone_avg": fmt_score(zone_avg[d.id]),
             "points": fmt_score(result.dimension_scores.at[code, d.id] * result.dimension_weights.at[code, d.id]),
+            "change": fmt_change(analysis.progress.at[code, d.id]) if analysis.progress is not None else "—",
         }
         for d in dims
     ]
+    names = {i.id: i.name for i in catalogue.indicators}
+    best, worst = strengths_weaknesses(result, code)
+    unc = analysis.uncertainty.loc[code] if analysis.uncertainty is not None else None
+    checks = (analysis.readiness or {}).get(code, [])
     dim_name = {d.id: f"{d.id} {d.name}" for d in dims}
     rows, not_applicable, notes = [], [], list(info.notes)
     for ind in catalogue.indicators:
@@ -130,6 +162,19 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "zone_rank": int(result.zone_rank[code]),
             "zone_rank_of": int(result.zone_size[code]),
             "zone_name": zone.name,
+            "change": fmt_change(analysis.progress.at[code, "overall"]) if analysis.progress is not None else "—",
+            "rank_interval": fmt_interval(unc["rank_p05"], unc["rank_median"], unc["rank_p95"]) if unc is not None else "—",
+            "zone_rank_interval": (fmt_interval(unc["zone_rank_p05"], unc["zone_rank_median"], unc["zone_rank_p95"])
+                                   if unc is not None else "—"),
+        },
+        "strengths": [{"name": names[i], "score": fmt_score(result.normalised.at[code, i])} for i in best],
+        "weaknesses": [{"name": names[i], "score": fmt_score(result.normalised.at[code, i])} for i in worst],
+        "readiness": {
+            "checks": [{"name": c.name, "value": "—" if c.value is None else fmt_value(c.value), "threshold": c.threshold,
+                        "status": {True: "达标", False: "未达标", None: "缺数据"}[c.met],
+                        "met": c.met is True} for c in checks],
+            "ready": is_ready(checks),
+            "verified": catalogue.readiness.verified,
         },
         "dimensions": dim_rows,
         "radar": {
@@ -145,7 +190,9 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     }
 
 
-def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo) -> dict:
+def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
+                    analysis: Analysis | None = None) -> dict:
+    analysis = analysis or Analysis()
     dims = catalogue.dimensions
     table = result.summary()
     ranking = []
@@ -160,6 +207,9 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo) ->
             "grade": row["grade"],
             "zone_rank": f"{int(row['zone_rank'])}/{int(row['zone_size'])}",
             "dims": [fmt_score(row[d.id]) for d in dims],
+            "rank_interval": (f"{int(analysis.uncertainty.at[code, 'rank_p05'])}–{int(analysis.uncertainty.at[code, 'rank_p95'])}"
+                              if analysis.uncertainty is not None else "—"),
+            "ready": is_ready((analysis.readiness or {}).get(str(code), [])),
         })
     zones = []
     for zone_id, zone in catalogue.zone_types.items():
@@ -189,4 +239,10 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo) ->
             "zones": [r["zone_name"] for r in ranking],
         },
         "notes": notes,
+        "readiness": {
+            "ready": [catalogue.county(c).name for c in (analysis.city_readiness or {}).get("ready", [])],
+            "total": len(catalogue.counties),
+            "targets": (analysis.city_readiness or {}).get("targets", []),
+            "verified": catalogue.readiness.verified,
+        },
     }
