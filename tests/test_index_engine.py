@@ -255,3 +255,18 @@ def test_order_of_units_changes_nothing(rnd):
     a = run(load_coin(data, ASEM / "iMeta.csv"), load_spec(SPEC_A)).results.set_index("uCode")
     b = run(load_coin(data.loc[order].reset_index(drop=True), ASEM / "iMeta.csv"), load_spec(SPEC_A)).results.set_index("uCode")
     pd.testing.assert_frame_equal(a, b.loc[a.index])
+
+
+def test_winsorise_and_log_ct_by_hand():
+    # nine 1s... and one 10: skew 3.16 and kurtosis 10 -> fails; capping the 10 to the next value (2)
+    # gives [1]*8 + [2, 2], which passes (kurtosis < 3.5)
+    x = np.array([1.0] * 8 + [2.0, 10.0])
+    assert m.passes_skew_kurt(x) is False
+    capped, record = m.treat_column(x)
+    assert record.method == "winsorised" and record.winsorised == [9]
+    assert capped.tolist() == [1.0] * 8 + [2.0, 2.0]
+    # log_CT: ln(x - min + 0.01 * range)
+    assert m.log_ct(np.array([0.0, 1.0, 10.0])).tolist() == pytest.approx([math.log(0.1), math.log(1.1), math.log(10.1)])
+    # constant columns and too few points are left alone
+    assert m.treat_column(np.array([5.0, 5.0, 5.0, 5.0]))[1].method == "none"
+    assert m.treat_column(np.array([1.0, 2.0]))[1].method == "untreatable"
