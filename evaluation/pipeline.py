@@ -110,22 +110,23 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
     return facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
 
 
-def previous_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
-                    received_at: str, gate: Gate | None = None) -> pd.DataFrame:
-    """Last year's accepted values (county x variable; NaN where unknown), for the jump check and progress.
+def past_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
+                received_at: str, gate: Gate | None = None) -> pd.DataFrame:
+    """A past year's accepted values (county x variable; NaN where unknown), for the jump check,
+    progress and trends.
 
-    Taken from the ledger; a bureau with nothing accepted there for last year has last
-    year's table fetched from its source, validated and recorded first (so the ledger
+    Taken from the ledger; a bureau with nothing accepted there for that year has its
+    table fetched from its source, validated and recorded first (so the ledger
     remembers it too).
     """
     frames = []
-    for expected in discover(data_dir or ".", year - 1, catalogue):
+    for expected in discover(data_dir or ".", year, catalogue):
         dept = expected.department
-        values = accepted_values(ledger, dept, year - 1)
+        values = accepted_values(ledger, dept, year)
         if values is None and expected.present:
-            intake = validate_one(ingest_one(expected, catalogue, year - 1, data_dir), catalogue, gate=gate)
+            intake = validate_one(ingest_one(expected, catalogue, year, data_dir), catalogue, gate=gate)
             record_one(ledger, intake, catalogue, received_at)
-            values = accepted_values(ledger, dept, year - 1)
+            values = accepted_values(ledger, dept, year)
         if values is not None:
             frames.append(values)
     codes = sorted(c.code for c in catalogue.counties)
@@ -165,13 +166,89 @@ def complete_previous(previous: pd.DataFrame | None, catalogue: Catalogue) -> pd
     return previous
 
 
-def analyse(result: ScoreResult, catalogue: Catalogue, year: int, previous_values: pd.DataFrame | None) -> Analysis:
-    """Rank stability (Monte Carlo), '两山' base readiness and progress on last year."""
+def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
+            history: dict[int, pd.DataFrame] | None = None) -> Analysis:
+    """Rank stability (Monte Carlo), '两山' base readiness, progress on last year and the trend.
+
+    history: past years' values (county x variable); years with incomplete data are left out.
+    """
     uncertainty = monte_carlo(result.raw, result.zones, IndexSpec.from_catalogue(catalogue), catalogue.method.uncertainty)
     readiness = assess(result.raw, catalogue)
-    before = score_catalogue(previous_values, catalogue) if previous_values is not None else None
+    past = {y: score_catalogue(v, catalogue) for y, v in sorted((history or {}).items())
+            if complete_previous(v, catalogue) is not None}
+    before = past.get(year - 1)
+    series = {**past, year: result}
+    trend = pd.concat(
+        {y: r.dimension_scores.assign(overall=r.overall) for y, r in series.items()}, names=["year", "county_code"]
+    )
     return Analysis(uncertainty=uncertainty, readiness=readiness, city_readiness=city_view(readiness, catalogue, year),
-                    progress=dimension_progress(result, before))
+                    progress=dimension_progress(result, before),
+                    previous_raw=before.raw if before is not None else None, trend=trend)
+
+
+def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_facts: pd.DataFrame,
+              catalogue: Catalogue, *, version: int, run_date: str, reasons: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """The 修订说明 of each county (and of the city summary, under the city code) against the previous version.
+
+    previous: the previous version's manifest; old_facts: the facts of the submissions it was made from.
+    """
+    reasons = reasons or {}
+    names = {v.id: v.name for v in catalogue.variables.values()}
+    units = {v.id: v.unit for v in catalogue.variables.values()}
+    dept_name = {k: d.name for k, d in catalogue.departments.items()}
+    before_ids = {i["department"]: i.get("submission_id") for i in previous.get("inputs", [])}
+    changed = {i.department: i for i in intakes if i.received and before_ids.get(i.department) != i.received.submission_id}
+    head = f"本报告为第{version}版（{run_date}），修订第{version - 1}版。"
+    general = []
+    for dept, intake in sorted(changed.items()):
+        old = (before_ids.get(dept) or "无")[:12]
+        why = reasons.get(intake.received.submission_id, "")
+        general.append(f"{dept_name[dept]}更正了数据：《{intake.file}》（提交编号 {old} → {intake.received.submission_id[:12]}）"
+                       + (f"，更正原因：{why}" if why else "") + "。")
+    if not changed:
+        general.append("输入数据未变，本版因评价配置或程序更新而重新出具。")
+    new_facts = pd.concat([i.submission.facts(catalogue).assign(original_name=i.file)
+                           for d, i in changed.items() if i.submission is not None and i.accepted], ignore_index=True) \
+        if any(i.submission is not None and i.accepted for i in changed.values()) else pd.DataFrame()
+    old_scores = {s["county_code"]: s for s in previous.get("scores", [])}
+    out: dict[str, tuple[str, ...]] = {}
+    for county in catalogue.counties:
+        lines = [head] + general
+        if not new_facts.empty:
+            mine = new_facts[new_facts["county_code"] == county.code]
+            for f in mine.itertuples():
+                prior = old_facts[(old_facts["county_code"] == county.code) & (old_facts["indicator_id"] == f.indicator_id)]
+                old_value = prior["value"].iloc[0] if not prior.empty else None
+                if old_value is not None and pd.notna(old_value) and pd.notna(f.value) and abs(old_value - f.value) < 1e-12:
+                    continue
+                shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
+                shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
+                lines.append(f"{names[f.indicator_id]}：{shown_old} → {shown_new} {units[f.indicator_id]}"
+                             f"（来源：《{f.original_name}》第 {f.row} 行）")
+        old = old_scores.get(county.code)
+        if old is not None:
+            new_score, new_rank = float(result.overall[county.code]), int(result.rank[county.code])
+            new_zone = int(result.zone_rank[county.code])
+            lines.append(f"综合得分 {old['overall']:.1f} → {new_score:.1f}；全市排名 {old['rank']} → {new_rank}；"
+                         f"同类功能区排名 {old['zone_rank']} → {new_zone}。")
+        out[county.code] = tuple(lines)
+    out[catalogue.city.code] = tuple([head] + general)
+    return out
+
+
+def facts_csv(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> bytes:
+    """The accepted facts behind a report, with provenance, as formula-safe UTF-8 CSV (for the PDF attachment)."""
+    from evaluation.exports import safe_frame
+
+    frames = [i.submission.facts(catalogue).assign(original_name=i.file)
+              for i in intakes if i.accepted and i.submission is not None]
+    facts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["county_code"])
+    if county is not None:
+        facts = facts[facts["county_code"] == county]
+    names = {v.id: v.name for v in catalogue.variables.values()}
+    facts.insert(3, "name", facts["indicator_id"].map(names))
+    facts = facts.sort_values(["county_code", "department", "indicator_id"])
+    return safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -199,21 +276,26 @@ class PlannedReport:
     file_name: str
     county_code: str  # the city code for the summary
     context: dict = field(hash=False)
+    attachments: tuple[tuple[str, bytes, str], ...] = ()
 
 
 def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
-                analysis: Analysis | None = None) -> list[PlannedReport]:
+                analysis: Analysis | None = None, intakes: list[Intake] | None = None) -> list[PlannedReport]:
     """One scorecard per county plus the city summary; file names come from validated config only."""
     plan = []
     for county in sorted(catalogue.counties, key=lambda c: c.code):
         plan.append(PlannedReport(
             f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf", county.code,
             county_context(result, catalogue, county.code, info, analysis),
+            ((f"{county.code}_{info.year}_数据.csv", facts_csv(intakes or [], catalogue, county.code),
+              f"{county.name}{info.year}年度评价所用数据（含来源文件、工作表和行号）"),),
         ))
     city = catalogue.city
     plan.append(PlannedReport(
         f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf", city.code,
         summary_context(result, catalogue, info, analysis),
+        ((f"{city.code}_{info.year}_数据.csv", facts_csv(intakes or [], catalogue),
+          f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"),),
     ))
     return plan
 
@@ -222,18 +304,18 @@ def render_one(report: PlannedReport, folder: Path) -> str:
     """Render one PDF into the (staged) version folder; returns its sha256."""
     from evaluation.reporting.pdf import render_pdf
 
-    data = render_pdf(report.context, folder / report.file_name)
+    data = render_pdf(report.context, folder / report.file_name, attachments=list(report.attachments))
     return hashlib.sha256(data).hexdigest()
 
 
 def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,
-             sample: bool, incomplete: bool) -> RunInfo:
+             sample: bool, incomplete: bool, revisions: dict[str, tuple[str, ...]] | None = None) -> RunInfo:
     sources = {v.id: catalogue.departments[v.department].name for v in catalogue.variables.values()}
     notes, county_notes = warning_notes(intakes)
     missing = [f"{i.department_name}：{STATUS_LABEL[i.status]}，相关指标按缺失处理。" for i in intakes if not i.accepted]
     return RunInfo(year=year, version=version, run_date=run_date, sample=sample, incomplete=incomplete,
                    generator=f"twomountains {__version__}", sources=sources,
-                   notes=tuple(missing) + notes, county_notes=county_notes)
+                   notes=tuple(missing) + notes, county_notes=county_notes, revisions=revisions or {})
 
 
 def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: str, *, allow_incomplete: bool) -> dict:
@@ -253,7 +335,7 @@ def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: st
 
 def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str, sample: bool,
                    incomplete: bool, outputs: dict[str, str], result: ScoreResult,
-                   findings: dict[str, list[Finding]]) -> dict:
+                   findings: dict[str, list[Finding]], revisions: dict[str, tuple[str, ...]] | None = None) -> dict:
     summary = result.summary()
     return {
         **fingerprint,
@@ -268,6 +350,7 @@ def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str,
              "rank": int(row["rank"]), "zone": row["zone"], "zone_rank": int(row["zone_rank"])}
             for code, row in summary.iterrows()
         ],
+        "revisions": {code: list(lines) for code, lines in sorted((revisions or {}).items())},
         "validation": {
             dept: [{"severity": f.severity, "rule": f.rule, "column": f.column, "rows": f.rows} for f in fs]
             for dept, fs in sorted(findings.items())

@@ -31,11 +31,13 @@ def ingest(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -
 
 
 @_task
-def previous_year(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None,
-                  received_at: str, gate):
+def past_years(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None,
+               received_at: str, gate, years_back: int = 2) -> dict:
+    """The previous years' accepted values (from the ledger, back-filled from the sources)."""
     ledger = Ledger.at(out_dir, ledger_url)
     try:
-        return pipeline.previous_values(ledger, catalogue, year, data_dir, received_at, gate)
+        return {y: pipeline.past_values(ledger, catalogue, y, data_dir, received_at, gate)
+                for y in range(year - years_back, year)}
     finally:
         ledger.close()
 
@@ -88,11 +90,33 @@ def score(intakes: list[pipeline.Intake], catalogue: Catalogue):
 
 
 @_task
-def analyse(result, catalogue: Catalogue, year: int, previous):
-    before = pipeline.complete_previous(previous, catalogue)
-    if before is None:
-        get_run_logger().info("no progress on %d: last year's accepted data is incomplete", year - 1)
-    return pipeline.analyse(result, catalogue, year, before)
+def analyse(result, catalogue: Catalogue, year: int, history: dict):
+    for y, values in sorted(history.items()):
+        if pipeline.complete_previous(values, catalogue) is None:
+            get_run_logger().info("%d left out of progress and trends: its accepted data is incomplete", y)
+    return pipeline.analyse(result, catalogue, year, history)
+
+
+@_task
+def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalogue, out_dir: str,
+           ledger_url: str | None, version: int, run_date: str) -> dict:
+    """The 修订说明 against the previous version (empty for a first version)."""
+    if previous is None:
+        return {}
+    ledger = Ledger.at(out_dir, ledger_url)
+    try:
+        old_ids = {i["submission_id"] for i in previous[1].get("inputs", []) if i.get("submission_id")}
+        old_facts = ledger.facts(result_year(previous[1]), current_only=False)
+        old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
+        reasons = {s["id"]: s["reason"] for s in ledger.submissions(result_year(previous[1])) if s["reason"]}
+    finally:
+        ledger.close()
+    return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
+                              run_date=run_date, reasons=reasons)
+
+
+def result_year(manifest: dict) -> int:
+    return int(manifest["year"])
 
 
 @_task
@@ -124,8 +148,8 @@ def annual_evaluation(
 
     received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
-    last_year = previous_year(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
-    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, last_year, gate)
+    history = past_years(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
+    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, history[year - 1], gate)
                for e in discover(data_dir, year, catalogue)]
     record(intakes, catalogue, out_dir, ledger_url, received_at)
     publish_validation(intakes, gate)
@@ -146,15 +170,17 @@ def annual_evaluation(
 
     version = previous[0] + 1 if previous else 1
     result = score(intakes, catalogue)
+    revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date)
     info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
-                             sample=sample, incomplete=bool(problems))
-    analysis = analyse(result, catalogue, year, last_year)
-    plan = pipeline.report_plan(result, catalogue, info, analysis)
+                             sample=sample, incomplete=bool(problems), revisions=revisions)
+    analysis = analyse(result, catalogue, year, history)
+    plan = pipeline.report_plan(result, catalogue, info, analysis, intakes)
     staged = versions.stage(out, year, version)
     outputs = {report.file_name: render(report, staged) for report in plan}
     findings = {i.department: i.report.findings for i in intakes if i.report is not None}
     manifest = pipeline.build_manifest(fingerprint, year=year, version=version, run_date=run_date, sample=sample,
-                                       incomplete=bool(problems), outputs=outputs, result=result, findings=findings)
+                                       incomplete=bool(problems), outputs=outputs, result=result, findings=findings,
+                                       revisions=revisions)
     folder = versions.publish(staged, out, year, version, manifest)
     logger.info("issued %s: %d PDFs", folder, len(outputs))
 

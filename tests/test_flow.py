@@ -82,6 +82,14 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
     assert result["status"] == "issued" and result["version"] == 2
     assert {p.name: _sha(p) for p in v1.iterdir()} == before
+    v2 = out / "2023" / "v2"
+    wudu_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
+    assert "修订说明" in wudu_v2 and "本报告为第2版" in wudu_v2 and "生态环境局更正了数据" in wudu_v2
+    assert "生态质量指数（EQI）：77.51→55.5无量纲" in wudu_v2
+    chengxian_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621221_*.pdf"))))
+    assert "修订说明" in chengxian_v2 and "生态质量指数（EQI）：" not in chengxian_v2  # not 成县's figure
+    manifest_v2 = json.loads((v2 / "manifest.json").read_text(encoding="utf-8"))
+    assert any("77.51 → 55.5" in line for line in manifest_v2["revisions"]["621202"])
 
     # A bureau's file is missing: refused by default, with the bureau named.
     eco.unlink()

@@ -164,3 +164,108 @@ def bar_svg(bar: dict) -> bytes:
                    frameon=False, fontsize=8, handlelength=1.2, handleheight=0.9,
                    bbox_to_anchor=(0.5, 0.0))
         return _to_svg(fig)
+
+
+TREND_COLOURS = ("#1f6f5c", "#4a6a8a", "#b08d3c", "#8a5a6a", "#6f8f5f", "#a0674a")
+
+
+def trend_svg(trend: dict) -> bytes:
+    """Score lines over the evaluation years: the overall score bold, the dimensions thin.
+
+    ``trend`` is ``context["trend"]``: ``years`` (list of int) and ``series``, a list of
+    ``{"label": str, "values": [score or None per year]}`` with the overall score first.
+    """
+    years = [int(y) for y in trend["years"]]
+    series = trend["series"]
+    if not years or not series:
+        raise ValueError("trend needs at least one year and one series")
+    with matplotlib.rc_context(_RC):
+        fig = _new_figure(6.6, 1.9)
+        ax = fig.add_axes((0.07, 0.16, 0.64, 0.78))
+        for i, line in enumerate(series):
+            points = [(y, float(v)) for y, v in zip(years, line["values"]) if v is not None]
+            if not points:
+                continue
+            xs, ys = zip(*points)
+            bold = i == 0
+            ax.plot(xs, ys, marker="o", markersize=4 if bold else 2.5, linewidth=2.2 if bold else 1.0,
+                    color=TREND_COLOURS[i % len(TREND_COLOURS)], label=line["label"], zorder=3 if bold else 2)
+            if bold:
+                for x, y in points:
+                    ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
+                                fontsize=7.5, color=INK)
+        ax.set_xticks(years)
+        ax.set_xticklabels([f"{y}年" for y in years], fontsize=8)
+        ax.set_xlim(years[0] - 0.4, years[-1] + 0.4)
+        ax.set_ylim(0, 100)
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.tick_params(labelsize=7, length=0)
+        ax.grid(axis="y", color=GRID, linewidth=0.6)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
+        return _to_svg(fig)
+
+
+def heatmap_svg(heat: dict) -> bytes:
+    """County x dimension scores as a heat map with the value in each cell.
+
+    ``heat`` is ``context["heat"]``: ``rows`` (county names, ranking order), ``columns``
+    (dimension names) and ``values`` (rows x columns, 0-100).
+    """
+    rows, cols, values = heat["rows"], heat["columns"], heat["values"]
+    if not rows or not cols or len(values) != len(rows):
+        raise ValueError("heat needs one row of values per county")
+    from matplotlib.colors import LinearSegmentedColormap
+
+    cmap = LinearSegmentedColormap.from_list("twomountains", ["#f4efe2", "#9cc3a8", "#1f6f5c"])
+    with matplotlib.rc_context(_RC):
+        fig = _new_figure(6.6, 0.6 + 0.32 * len(rows))
+        ax = fig.add_axes((0.16, 0.04, 0.8, 0.84))
+        ax.imshow([[float(v) for v in r] for r in values], cmap=cmap, vmin=0, vmax=100, aspect="auto")
+        for i, r in enumerate(values):
+            for j, v in enumerate(r):
+                ax.text(j, i, f"{float(v):.1f}", ha="center", va="center", fontsize=7.5,
+                        color="white" if float(v) >= 65 else INK)
+        ax.set_xticks(range(len(cols)))
+        ax.set_xticklabels(cols, fontsize=8)
+        ax.xaxis.tick_top()
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(rows, fontsize=8.5)
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        return _to_svg(fig)
+
+
+def distribution_svg(dist: dict) -> bytes:
+    """The distribution of overall scores: one dot per county on a 0-100 line per zone type.
+
+    ``dist`` is ``context["distribution"]``: parallel lists ``labels`` (county names),
+    ``scores`` and ``zones``.
+    """
+    labels, scores, zones = dist["labels"], [float(s) for s in dist["scores"]], dist["zones"]
+    if not (len(labels) == len(scores) == len(zones)) or not labels:
+        raise ValueError("distribution needs one score and one zone per county")
+    order = list(dict.fromkeys(zones))
+    with matplotlib.rc_context(_RC):
+        fig = _new_figure(6.6, 0.7 + 0.5 * len(order))
+        ax = fig.add_axes((0.24, 0.2, 0.72, 0.75))
+        for k, zone in enumerate(order):
+            colour = ZONE_COLOURS.get(zone, FALLBACK_COLOURS[k % len(FALLBACK_COLOURS)])
+            points = sorted((s, name) for s, name, z in zip(scores, labels, zones) if z == zone)
+            ax.hlines(k, 0, 100, color=GRID, linewidth=0.6, zorder=1)
+            ax.scatter([s for s, _ in points], [k] * len(points), s=28, color=colour, zorder=3)
+            for i, (s, name) in enumerate(points):
+                ax.annotate(name, (s, k), textcoords="offset points", xytext=(0, 7 if i % 2 == 0 else -11),
+                            ha="center", fontsize=6.5, color=INK)
+        ax.set_yticks(range(len(order)))
+        ax.set_yticklabels(order, fontsize=8)
+        ax.set_ylim(len(order) - 0.5, -0.6)
+        ax.set_xlim(0, 100)
+        ax.set_xticks([0, 20, 40, 60, 80, 100])
+        ax.tick_params(labelsize=7, length=0)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        ax.spines["bottom"].set_color(GRID)
+        return _to_svg(fig)

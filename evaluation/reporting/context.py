@@ -36,6 +36,7 @@ class RunInfo:
     sources: dict[str, str] = field(default_factory=dict)  # variable id -> department name
     notes: tuple[str, ...] = ()  # run-wide data-quality notes
     county_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    revisions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # 修订说明 per county / city code
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Analysis:
     readiness: dict[str, list[Check]] | None = None
     city_readiness: dict | None = None
     progress: pd.DataFrame | None = None  # county x (dimensions + overall): change on last year
+    previous_raw: pd.DataFrame | None = None  # county x indicator: last year's values
+    trend: pd.DataFrame | None = None  # (year, county) x (dimensions + overall)
 
 
 def fmt_change(value: float) -> str:
@@ -101,6 +104,7 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
             for i, g in enumerate(catalogue.grades)
         ),
         "method": METHOD_TEXT,
+        "revision": [],
     }
 
 
@@ -136,7 +140,19 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         imputed = bool(result.imputed.at[code, ind.id])
         if imputed:
             notes.append(f"“{ind.name}”缺失，按规则计最低分（{catalogue.missing_score:g}分），保留其权重。")
+        arrow, arrow_class = "—", "same"
+        if analysis.previous_raw is not None and ind.id in analysis.previous_raw.columns:
+            before, now = analysis.previous_raw.at[code, ind.id], result.raw.at[code, ind.id]
+            if pd.notna(before) and pd.notna(now):
+                delta = now - before
+                if abs(delta) <= 1e-9 * max(1.0, abs(before)):
+                    arrow = "→"
+                else:
+                    arrow = "↑" if delta > 0 else "↓"
+                    arrow_class = "better" if delta * ind.direction > 0 else "worse"
         rows.append({
+            "change": arrow,
+            "change_class": arrow_class,
             "dimension": dim_name[ind.dimension],
             "name": ind.name,
             "value": fmt_value(result.raw.at[code, ind.id], ind.unit),
@@ -153,6 +169,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     notes.extend(info.county_notes.get(code, ()))
     return {
         **_common(catalogue, info, f"{info.year}年度“两山”转化绩效评价报告", "county"),
+        "revision": list(info.revisions.get(code, ())),
         "county": {"code": code, "name": county.name, "zone_name": zone.name, "zone_verified": county.verified},
         "overall": {
             "score": fmt_score(result.overall[code]),
@@ -185,8 +202,32 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "zone_label": f"{zone.name}平均",
         },
         "indicators": rows,
+        "trend": _trend(analysis, code, catalogue, result, info.year),
+        "appendix": [
+            {"dimension": dim_name[d.id], "weight": fmt_percent(result.dimension_weights.at[code, d.id]),
+             "detail": "、".join(
+                 f"{ind.name} {result.weights.at[code, ind.id] * result.dimension_weights.at[code, d.id] * 100:.1f}%"
+                 for ind in catalogue.indicators
+                 if ind.dimension == d.id and result.applicable.at[code, ind.id])}
+            for d in dims
+        ],
         "not_applicable": not_applicable,
         "notes": notes,
+    }
+
+
+def _trend(analysis: Analysis, code: str, catalogue: Catalogue, result: ScoreResult, year: int) -> dict:
+    """Overall and dimension scores per year for the trend chart (this year only when no history)."""
+    dims = catalogue.dimensions
+    if analysis.trend is None:
+        frame = result.dimension_scores.assign(overall=result.overall).loc[[code]].set_axis([year])
+    else:
+        frame = analysis.trend.xs(code, level="county_code")
+    labels = [("overall", "综合得分")] + [(d.id, d.name) for d in dims]
+    return {
+        "years": [int(y) for y in frame.index],
+        "series": [{"label": label, "values": [None if pd.isna(v) else round(float(v), 1) for v in frame[key]]}
+                   for key, label in labels],
     }
 
 
@@ -230,9 +271,20 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{'、'.join(unverified)}。")
     return {
         **_common(catalogue, info, f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价汇总报告", "summary"),
+        "revision": list(info.revisions.get(catalogue.city.code, ())),
         "dimension_names": [d.name for d in dims],
         "ranking": ranking,
         "zones": zones,
+        "heat": {
+            "rows": [r["name"] for r in ranking],
+            "columns": [d.name for d in dims],
+            "values": [[round(float(table.at[r["code"], d.id]), 1) for d in dims] for r in ranking],
+        },
+        "distribution": {
+            "labels": [r["name"] for r in ranking],
+            "scores": [round(float(table.at[r["code"], "overall"]), 1) for r in ranking],
+            "zones": [r["zone_name"] for r in ranking],
+        },
         "bar": {
             "labels": [r["name"] for r in ranking],
             "scores": [round(float(table.at[r["code"], "overall"]), 1) for r in ranking],

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR: Path = Path(__file__).resolve().parents[2] / "templates"
 
+# Archive copies: PDF/A-3b (long-term archiving, with embedded data files allowed).
+ARCHIVE_VARIANT = "pdf/a-3b"
+
 TEMPLATE_BY_KIND = {
     "county": "scorecard.html",
     "summary": "summary.html",
@@ -118,9 +121,12 @@ def _svg_data_uri(svg: bytes) -> str:
 def _charts_for(context: dict) -> dict[str, str]:
     kind = context["kind"]
     if kind == "county":
-        return {"radar": _svg_data_uri(_charts.radar_svg(context["radar"]))}
+        return {"radar": _svg_data_uri(_charts.radar_svg(context["radar"])),
+                "trend": _svg_data_uri(_charts.trend_svg(context["trend"]))}
     if kind == "summary":
-        return {"bar": _svg_data_uri(_charts.bar_svg(context["bar"]))}
+        return {"bar": _svg_data_uri(_charts.bar_svg(context["bar"])),
+                "heat": _svg_data_uri(_charts.heatmap_svg(context["heat"])),
+                "distribution": _svg_data_uri(_charts.distribution_svg(context["distribution"]))}
     raise ValueError(f"unknown report kind: {kind!r}")
 
 
@@ -194,6 +200,7 @@ def _html_to_pdf(
     pdf_identifier: bytes,
     attachments: list[tuple[str, bytes, str]],
     stamp: datetime,
+    pdf_variant: str | None = ARCHIVE_VARIANT,
 ) -> bytes:
     """Turn rendered HTML into PDF bytes with the locked-down fetcher.
 
@@ -215,6 +222,7 @@ def _html_to_pdf(
         ).write_pdf(
             attachments=pdf_attachments or None,
             pdf_identifier=pdf_identifier,
+            pdf_variant=pdf_variant,
             uncompressed_pdf=False,
         )
     except FatalURLFetchingError as exc:  # a BaseException in WeasyPrint
@@ -226,11 +234,13 @@ def render_pdf(
     out_path: Path | None = None,
     *,
     attachments: list[tuple[str, bytes, str]] | None = None,
+    pdf_variant: str | None = ARCHIVE_VARIANT,
 ) -> bytes:
     """Render ``context`` to PDF bytes; optionally write them atomically to ``out_path``.
 
     ``attachments`` are ``(filename, data, description)`` tuples embedded as
-    PDF file attachments. Output is deterministic for identical input.
+    PDF file attachments (PDF/A-3b allows them, so the archive copy carries its
+    own data). Output is deterministic for identical input.
     """
     started = time.perf_counter()
     attachments = list(attachments or [])
@@ -240,6 +250,7 @@ def render_pdf(
         pdf_identifier=_context_digest(context, attachments),
         attachments=attachments,
         stamp=_attachment_timestamp(context),
+        pdf_variant=pdf_variant,
     )
     if out_path is not None:
         _write_atomic(Path(out_path), pdf_bytes)

@@ -1,0 +1,105 @@
+"""Scorecards end to end from the sample data (library only): every section, byte-identical
+archive copies with their data attached, hostile notes printed as text, and a visual check."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageChops
+
+from evaluation import pipeline
+from evaluation.ingest import discover
+from evaluation.reporting.pdf import render_pdf
+from tests.pdftools import pdf_pages, pdf_text
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+GOLDEN = REPO / "tests" / "golden" / "scorecard_p1.png"
+
+
+def _values(catalogue, year):
+    intakes = [pipeline.validate_one(pipeline.ingest_one(e, catalogue, year, SAMPLE), catalogue)
+               for e in discover(SAMPLE, year, catalogue)]
+    return intakes, pipeline.assemble_values(intakes, catalogue)
+
+
+@pytest.fixture(scope="module")
+def plan(catalogue):
+    intakes, values = _values(catalogue, 2023)
+    history = {y: _values(catalogue, y)[1] for y in (2021, 2022)}
+    result = pipeline.score(values, catalogue)
+    analysis = pipeline.analyse(result, catalogue, 2023, history)
+    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
+                             incomplete=False)
+    return {p.county_code: p for p in pipeline.report_plan(result, catalogue, info, analysis, intakes)}, info
+
+
+def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
+    reports, _ = plan
+    wudu = reports["621202"]
+    first = render_pdf(wudu.context, tmp_path / "a.pdf", attachments=list(wudu.attachments))
+    second = render_pdf(wudu.context, tmp_path / "b.pdf", attachments=list(wudu.attachments))
+    assert first == second
+    pages = pdf_pages(tmp_path / "a.pdf")
+    assert 2 <= pages <= 4
+    text = re.sub(r"\s+", "", pdf_text(tmp_path / "a.pdf"))
+    for expected in ("武都区", "重点生态功能区", "第1版", "综合得分", "全市排名", "同类功能区排名", "稳健区间",
+                     "较上年", "分维度得分", "2021年", "2022年", "2023年", "优势指标", "短板指标", "指标明细",
+                     "目标值区间", "数据来源", "“两山”实践创新基地创建条件", "数据质量说明", "尚未经主管部门确认",
+                     "所用权重", "等级划分与评价方法", f"第1页/共{pages}页"):
+        assert expected in text, expected
+    for page in range(1, pages + 1):
+        assert "示例数据" in pdf_text(tmp_path / "a.pdf", page)
+    listing = subprocess.run(["pdfdetach", "-list", str(tmp_path / "a.pdf")], capture_output=True, text=True,
+                             check=True).stdout
+    assert "621202_2023_数据.csv" in listing
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(tmp_path / "facts.csv"), str(tmp_path / "a.pdf")], check=True)
+    facts = (tmp_path / "facts.csv").read_text(encoding="utf-8")
+    assert "常住人口" in facts and "统计局_2023年主要经济指标.xlsx" in facts and "621221" not in facts
+    info = subprocess.run(["pdfinfo", str(tmp_path / "a.pdf")], capture_output=True, text=True, check=True).stdout
+    assert "2024" in info and "WeasyPrint" in info
+
+
+def test_city_summary_has_heat_map_distribution_and_targets(plan, tmp_path):
+    reports, _ = plan
+    city = reports["621200"]
+    render_pdf(city.context, tmp_path / "city.pdf", attachments=list(city.attachments))
+    text = re.sub(r"\s+", "", pdf_text(tmp_path / "city.pdf"))
+    for expected in ("综合排名", "稳健区间", "综合得分对比", "县区×维度得分", "综合得分分布", "主体功能区对比",
+                     "“两山”实践创新基地创建进展", "2025年创建1–2个", "2035年全域建成", "示例数据"):
+        assert expected in text, expected
+
+
+def test_hostile_county_note_is_printed_as_text_and_fetches_nothing(plan, catalogue, tmp_path):
+    reports, _ = plan
+    hostile = '<img src="file:///etc/passwd"><script>alert(1)</script>'
+    context = dict(reports["621202"].context)
+    context["notes"] = list(context["notes"]) + [hostile]
+    # the fetcher aborts the render if anything outside templates/ is requested, so success means nothing was
+    render_pdf(context, tmp_path / "hostile.pdf")
+    text = pdf_text(tmp_path / "hostile.pdf")
+    assert '<img src="file:///etc/passwd">' in text.replace("\n", "")
+    assert "<script>alert(1)</script>" in text.replace("\n", "")
+
+
+def test_page_one_matches_the_golden_image(tmp_path):
+    import json
+
+    context = json.loads((REPO / "tests" / "fixtures" / "scorecard_context.json").read_text(encoding="utf-8"))
+    render_pdf(context, tmp_path / "golden.pdf")
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", "-singlefile", str(tmp_path / "golden.pdf"),
+                    str(tmp_path / "page")], check=True)
+    page = Image.open(tmp_path / "page.png").convert("L")
+    if os.environ.get("TWOMOUNTAINS_RECORD_GOLDEN") == "1":  # after an intended layout change
+        shutil.copy(tmp_path / "page.png", GOLDEN)
+    assert GOLDEN.exists(), "record it with TWOMOUNTAINS_RECORD_GOLDEN=1 and commit tests/golden/scorecard_p1.png"
+    golden = Image.open(GOLDEN).convert("L")
+    assert page.size == golden.size
+    diff = np.asarray(ImageChops.difference(page, golden), dtype=float)
+    assert diff.mean() < 2.0, f"page 1 differs from tests/golden/scorecard_p1.png (mean diff {diff.mean():.2f})"
