@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
+
+from evaluation.fsutil import atomic_write
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,7 +30,5 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
     """UTF-8 with BOM (so Excel reads Chinese), formula-safe, written atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    safe_frame(frame).to_csv(tmp, index=False, encoding="utf-8-sig")
-    os.replace(tmp, path)
+    atomic_write(path, safe_frame(frame).to_csv(index=False).encode("utf-8-sig"))
     return path

@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Float, ForeignKey, Integer, String, Text, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from evaluation.fsutil import atomic_write
 from evaluation.ingest import FACT_COLUMNS, Received
 
 LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"
@@ -105,13 +106,7 @@ class Ledger:
     def keep_bytes(self, received: Received) -> Path:
         path = self._blob(received.submission_id)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(received.data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            atomic_write(path, received.data)
         return path
 
     def raw_bytes(self, submission_id: str) -> bytes:

@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from evaluation.fsutil import atomic_write, fsync_dir
+
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 MANIFEST = "manifest.json"
 
@@ -59,23 +61,11 @@ def publish(tmp: Path, out_dir: Path, year: int, version: int, manifest: dict) -
     final = year_dir(out_dir, year) / f"v{version}"
     if final.exists():
         raise FileExistsError(f"{final} already exists; an issued version is never overwritten")
-    path = tmp / MANIFEST
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, ensure_ascii=False, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    atomic_write(tmp / MANIFEST, text.encode("utf-8"))
     os.rename(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sha256_file(path: Path) -> str:

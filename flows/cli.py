@@ -266,7 +266,7 @@ def history(
     console.print(table if subs else f"{year} 年度台账中没有报送记录。")
     found = versions.versions(out, year)
     if found:
-        console.print(f"已出具的报告版本 / versions: " + "、".join(f"v{n}" for n in found))
+        console.print("已出具的报告版本 / versions: " + "、".join(f"v{n}" for n in found))
     if facts is not None:
         name = catalogue.county(county).name
         if facts.empty:

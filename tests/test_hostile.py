@@ -3,7 +3,6 @@ and brings no accepted facts into the ledger."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

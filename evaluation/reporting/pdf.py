@@ -17,7 +17,6 @@ import json
 import logging
 import mimetypes
 import os
-import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +26,8 @@ from urllib.request import url2pathname
 import weasyprint
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from evaluation.fsutil import atomic_write
 
 from . import charts as _charts
 
@@ -165,35 +166,6 @@ def _attachment_timestamp(context: dict) -> datetime:
         return datetime(1970, 1, 1)
 
 
-def _write_atomic(out_path: Path, data: bytes) -> None:
-    """Write ``data`` to ``out_path`` so that no partial file ever exists there."""
-    out_path = Path(out_path)
-    directory = out_path.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp_path = directory / f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, out_path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    # Persist the rename itself; best effort where directories cannot be opened.
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def _html_to_pdf(
     html: str,
     *,
@@ -253,7 +225,7 @@ def render_pdf(
         pdf_variant=pdf_variant,
     )
     if out_path is not None:
-        _write_atomic(Path(out_path), pdf_bytes)
+        atomic_write(Path(out_path), pdf_bytes)
     log.debug(
         "rendered %s report (%d bytes) in %.3f s%s",
         context.get("kind"), len(pdf_bytes), time.perf_counter() - started,
