@@ -18,7 +18,7 @@ from evaluation.index.coin import SpecError, load_coin, load_spec, run
 from flows.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
-ASEM = REPO.parent / "shared" / "anchors" / "coinr-asem"
+ASEM = REPO / "tests" / "data" / "coinr-asem"  # a copy of shared/anchors/coinr-asem
 SPEC_A = REPO / "examples" / "asem-spec.yaml"
 COLS = ["Index", "Conn", "Sust", "Physical", "ConEcFin", "Political", "Instit", "P2P", "Environ", "Social", "SusEcFin"]
 
