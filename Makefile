@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 export MPLCONFIGDIR ?= $(CURDIR)/.prefect/matplotlib
 
-.PHONY: setup demo test bench sample suites clean
+.PHONY: setup demo test bench serve stop sample suites clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,13 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# A local Prefect server with the deployments of prefect.yaml and a worker (loopback only).
+serve: setup
+	@bash scripts/serve.sh start
+
+stop:
+	@bash scripts/serve.sh stop
 
 # Stage timings, written to benchmarks/results.json.
 bench: setup

@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
@@ -85,6 +85,23 @@ def publish_validation(intakes: list[pipeline.Intake], gate: Gate) -> None:
 
 
 @_task
+def publish_run(catalogue: Catalogue, manifest: dict, folder: Path) -> None:
+    """A table artifact of scores and ranks, and a link artifact per PDF."""
+    year, version = manifest["year"], manifest["version"]
+    create_table_artifact(
+        key=f"scores-{year}",
+        table=[{"排名": s["rank"], "县区代码": s["county_code"], "县区": catalogue.county(s["county_code"]).name,
+                "主体功能区": catalogue.zone_types[s["zone"]].name, "综合得分": round(s["overall"], 2),
+                "等级": s["grade"], "功能区内排名": s["zone_rank"]} for s in manifest["scores"]],
+        description=f"{year} v{version} scores and ranks",
+    )
+    for name in sorted(manifest["outputs"]):
+        code = name.split("_", 1)[0]
+        create_link_artifact(key=f"pdf-{year}-{code}", link=(folder / name).resolve().as_uri(), link_text=name,
+                             description=f"{year} v{version}")
+
+
+@_task
 def score(intakes: list[pipeline.Intake], catalogue: Catalogue):
     return pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
 
@@ -128,7 +145,7 @@ def render(report: pipeline.PlannedReport, folder: Path) -> str:
 
 @flow(name="annual-evaluation")
 def annual_evaluation(
-    year: int,
+    year: int | None = None,
     data_dir: str = "data/sample",
     out_dir: str = "reports",
     run_date: str | None = None,
@@ -138,10 +155,14 @@ def annual_evaluation(
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
+    year: None (scheduled runs) means the previous calendar year, resolved when the run starts.
+
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
     """
     logger = get_run_logger()
-    run_date = run_date or dt.date.today().isoformat()
+    today = dt.date.today()
+    year = int(year) if year is not None else today.year - 1
+    run_date = run_date or today.isoformat()
     catalogue = load_catalogue(config_dir)
     out = Path(out_dir)
     sample = pipeline.is_sample(data_dir)
@@ -184,6 +205,7 @@ def annual_evaluation(
     folder = versions.publish(staged, out, year, version, manifest)
     logger.info("issued %s: %d PDFs", folder, len(outputs))
 
+    publish_run(catalogue, manifest, folder)
     rows = "\n".join(f"| {s['rank']} | {s['county_code']} | {s['overall']:.1f} | {s['grade']} | {s['zone_rank']} |"
                      for s in manifest["scores"])
     create_markdown_artifact(

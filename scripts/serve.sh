@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make serve` / `make stop`: a local Prefect server on loopback, the `twomountains` process
+# pool, every deployment of prefect.yaml, and a worker. What it starts is recorded by pid
+# and stopped by pid.
+#
+#   scripts/serve.sh start     (PREFECT_PORT, default 4200; PREFECT_HOME, default ./.prefect)
+#   scripts/serve.sh stop
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
+PORT=${PREFECT_PORT:-4200}
+STATE="$PREFECT_HOME/serve"
+export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+export TWOMOUNTAINS_HOME=${TWOMOUNTAINS_HOME:-$PWD}
+PREFECT="$VENV/bin/prefect"
+
+stop() {
+  for name in worker server; do
+    if [ -f "$STATE/$name.pid" ]; then
+      pid=$(cat "$STATE/$name.pid")
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 -- "-$pid" 2>/dev/null || true
+      rm -f "$STATE/$name.pid"
+      echo "stopped $name ($pid)"
+    fi
+  done
+}
+
+start() {
+  mkdir -p "$STATE"
+  if [ -f "$STATE/server.pid" ] && kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null; then
+    echo "already running; 'make stop' first" >&2
+    exit 1
+  fi
+  setsid "$PREFECT" server start --host 127.0.0.1 --port "$PORT" > "$STATE/server.log" 2>&1 &
+  echo $! > "$STATE/server.pid"
+  healthy() { "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "http://127.0.0.1:$PORT/api/health" > /dev/null 2>&1; }
+  for _ in $(seq 1 120); do healthy && break; sleep 1; done
+  healthy || { echo "server did not start; see $STATE/server.log" >&2; stop; exit 1; }
+  "$PREFECT" work-pool create twomountains --type process --overwrite > /dev/null
+  "$PREFECT" --no-prompt deploy --all
+  setsid "$PREFECT" worker start --pool twomountains > "$STATE/worker.log" 2>&1 &
+  echo $! > "$STATE/worker.pid"
+  echo "Prefect UI: http://127.0.0.1:$PORT  (server log $STATE/server.log, worker log $STATE/worker.log)"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

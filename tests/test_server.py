@@ -1,0 +1,117 @@
+"""A real Prefect server on loopback: `make serve`'s script deploys prefect.yaml, a real worker runs
+a deployment, artifacts come back through the API, and the correction event starts a rerun."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect_home")
+    work = tmp_path_factory.mktemp("checkout")  # runs write their reports here, not into the repo
+    shutil.copytree(REPO / "flows", work / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "data").symlink_to(REPO / "data")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_PORT": str(port), "TWOMOUNTAINS_HOME": str(work),
+           "VENV": str(Path(sys.executable).parent.parent), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    started = subprocess.run(["bash", "scripts/serve.sh", "start"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"Prefect UI: http://127.0.0.1:{port}" in started.stdout
+        old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
+        os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=str(home))
+        yield {"api": api, "work": work}
+    finally:
+        stopped = subprocess.run(["bash", "scripts/serve.sh", "stop"], cwd=REPO, env=env, capture_output=True,
+                                 text=True, timeout=120)
+        for k, v in locals().get("old", {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert "stopped server" in stopped.stdout and "stopped worker" in stopped.stdout
+
+
+def _client():
+    from prefect.client.orchestration import SyncPrefectClient
+    return SyncPrefectClient(os.environ["PREFECT_API_URL"])
+
+
+def _wait(fn, timeout: float, every: float = 2.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = fn()
+        if value:
+            return value
+        time.sleep(every)
+    return fn()
+
+
+def test_schedule_is_9am_beijing_on_1_march(server):
+    with _client() as client:
+        dep = client.read_deployment_by_name("annual-evaluation/annual-evaluation")
+        (schedule,) = dep.schedules
+        assert schedule.schedule.cron == "0 9 1 3 *" and schedule.schedule.timezone == "Asia/Shanghai"
+        runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id
+                              and r.state_name == "Scheduled"], 90)
+    assert runs, "the scheduler created no run"
+    first = min(r.expected_start_time for r in runs).astimezone(ZoneInfo("Asia/Shanghai"))
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    expected_year = today.year if (today.month, today.day, today.hour) < (3, 1, 9) else today.year + 1
+    assert (first.year, first.month, first.day, first.hour, first.minute) == (expected_year, 3, 1, 9, 0)
+
+
+def test_worker_runs_a_deployment_and_artifacts_come_back(server, tmp_path):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with _client() as client:
+        dep = client.read_deployment_by_name("annual-evaluation/annual-evaluation")
+        run = client.create_flow_run_from_deployment(dep.id, parameters={
+            "year": 2023, "data_dir": str(REPO / "data" / "sample"), "out_dir": str(tmp_path / "reports"),
+            "run_date": "2024-03-01"})
+        final = _wait(lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 300)
+        assert final and final.state.is_completed(), final and final.state
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    keys = {a.key for a in artifacts}
+    assert {"annual-2023", "data-docs", "validation-summary", "scores-2023", "pdf-2023-621202", "pdf-2023-621200"} <= keys
+    table = json.loads(next(a for a in artifacts if a.key == "scores-2023").data)
+    assert table[0]["排名"] == 1 and {row["县区"] for row in table} >= {"武都区", "两当县"}
+    summary = next(a for a in artifacts if a.key == "annual-2023")
+    assert "621202" in str(summary.data)
+    assert len(list((tmp_path / "reports" / "2023" / "v1").glob("*.pdf"))) == 10
+
+
+def test_correction_event_starts_a_rerun(server):
+    from prefect.events import emit_event
+
+    sid = "0" * 63 + "1"
+    emit_event(event="twomountains.submission.corrected", resource={"prefect.resource.id": f"twomountains.submission.{sid}"})
+    with _client() as client:
+        dep = client.read_deployment_by_name("correction-rerun/correction-rerun")
+        runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id], 90)
+    assert runs, "no correction-rerun flow run was created"
+    assert runs[0].parameters["submission_id"] == f"twomountains.submission.{sid}"
