@@ -106,10 +106,14 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server, tmp_path):
 
 
 def test_correction_event_starts_a_rerun(server):
-    from prefect.events import emit_event
-
     sid = "0" * 63 + "1"
-    emit_event(event="twomountains.submission.corrected", resource={"prefect.resource.id": f"twomountains.submission.{sid}"})
+    # emitted from a separate process, as `twomountains correct` will: this test process may hold another
+    # Prefect settings context (the flow tests' harness), which would send the event elsewhere
+    emit = ("from prefect.events import emit_event; import sys; "
+            "assert emit_event(event='twomountains.submission.corrected', "
+            "resource={'prefect.resource.id': 'twomountains.submission.' + sys.argv[1]})")
+    env = {**os.environ, "PREFECT_API_URL": server["api"]}
+    subprocess.run([sys.executable, "-c", emit, sid], check=True, env=env, timeout=120)
     with _client() as client:
         dep = client.read_deployment_by_name("correction-rerun/correction-rerun")
         runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id], 90)
