@@ -123,17 +123,14 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
     ledger = Ledger.at(out_dir, ledger_url)
     try:
         old_ids = {i["submission_id"] for i in previous[1].get("inputs", []) if i.get("submission_id")}
-        old_facts = ledger.facts(result_year(previous[1]), current_only=False)
+        year = int(previous[1]["year"])
+        old_facts = ledger.facts(year, current_only=False)
         old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
-        reasons = {s["id"]: s["reason"] for s in ledger.submissions(result_year(previous[1])) if s["reason"]}
+        reasons = {s["id"]: s["reason"] for s in ledger.submissions(year) if s["reason"]}
     finally:
         ledger.close()
     return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
                               run_date=run_date, reasons=reasons)
-
-
-def result_year(manifest: dict) -> int:
-    return int(manifest["year"])
 
 
 @_task

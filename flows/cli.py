@@ -283,7 +283,7 @@ def history(
             for col in ("指标", "数值", "单位", "行"):
                 t.add_column(col)
             for f in group.itertuples():
-                t.add_row(var_name.get(f.indicator_id, f.indicator_id), "—" if pd_isna(f.value) else f"{f.value:g}",
+                t.add_row(var_name.get(f.indicator_id, f.indicator_id), "—" if f.value is None or f.value != f.value else f"{f.value:g}",
                           f.unit, str(f.row))
             console.print(t)
 
@@ -296,10 +296,6 @@ def _local_time(iso: str) -> str:
         return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso
-
-
-def pd_isna(value) -> bool:
-    return value is None or value != value
 
 
 def main() -> None:  # pragma: no cover - console-script entry

@@ -272,27 +272,34 @@ def w_entropy(frame: pd.DataFrame) -> pd.Series:
 # -- aggregation ------------------------------------------------------------------------
 
 
-def a_amean(children: pd.DataFrame, weights: pd.Series) -> pd.Series:
+def _weight_frame(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    """Weights per cell: a Series (one weight per child) is broadcast over the units; a frame
+    (one weight per unit and child, e.g. zone-dependent) is used as is. NaN children weigh 0."""
+    if isinstance(weights, pd.DataFrame):
+        w = weights.reindex(index=children.index, columns=children.columns).astype(float)
+    else:
+        w = pd.DataFrame(np.broadcast_to(weights.reindex(children.columns).to_numpy(dtype=float), children.shape),
+                         index=children.index, columns=children.columns)
+    return w.where(children.notna(), 0.0)
+
+
+def a_amean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:
     """Weighted arithmetic mean per unit; NaN children are skipped and the weights renormalised."""
-    w = pd.DataFrame(np.broadcast_to(weights.reindex(children.columns).to_numpy(dtype=float), children.shape),
-                     index=children.index, columns=children.columns)
-    w = w.where(children.notna(), 0.0)
+    w = _weight_frame(children, weights)
     total = w.sum(axis=1)
     return (children.fillna(0.0) * w).sum(axis=1) / total.where(total > 0)
 
 
-def a_gmean(children: pd.DataFrame, weights: pd.Series) -> pd.Series:
+def a_gmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:
     """Weighted geometric mean per unit (NaN skipped, weights renormalised). A zero child gives 0;
     negative values are refused (normalise onto a positive scale first)."""
     if (children < 0).any().any():
         raise MethodError("几何平均要求数据非负（请改用 60–100 功效系数等正值标准化）/ geometric mean needs non-negative data")
-    w = pd.DataFrame(np.broadcast_to(weights.reindex(children.columns).to_numpy(dtype=float), children.shape),
-                     index=children.index, columns=children.columns)
-    w = w.where(children.notna(), 0.0)
+    w = _weight_frame(children, weights)
     total = w.sum(axis=1)
     with np.errstate(divide="ignore"):
         logs = np.log(children.where(children > 0, np.nan))
-    zero = (children == 0).any(axis=1)
+    zero = ((children == 0) & (w > 0)).any(axis=1)
     value = np.exp((logs.fillna(0.0) * w).sum(axis=1) / total.where(total > 0))
     return value.where(~zero, 0.0).where(total > 0)
 

@@ -103,19 +103,9 @@ def goalpost_normalise(raw: pd.DataFrame, low: pd.Series, high: pd.Series, direc
 
 
 def weighted_mean(scores: pd.DataFrame, weights: pd.DataFrame, method: str = "arithmetic_mean") -> pd.Series:
-    """Row-wise weighted mean with a weight per cell, skipping NaN scores (the rest renormalised).
-
-    geometric_mean: exp of the weighted mean log; a zero score makes the result zero.
-    """
-    w = weights.where(scores.notna(), 0.0)
-    total = w.sum(axis=1).replace(0, np.nan)
-    if method == "geometric_mean":
-        with np.errstate(divide="ignore"):
-            logs = np.log(scores.where(scores > 0))
-        zero = ((scores == 0) & (w > 0)).any(axis=1)
-        value = np.exp((logs.fillna(0.0) * w).sum(axis=1) / total)
-        return value.where(~zero, 0.0)
-    return (scores.fillna(0.0) * w).sum(axis=1) / total
+    """Row-wise weighted mean with a weight per cell, skipping NaN scores (the rest renormalised);
+    the engine's own aggregators (methods.a_amean / a_gmean) with zone-dependent weights."""
+    return methods.aggregator(method)(scores, weights)
 
 
 def normalise_scores(raw: pd.DataFrame, applicable: pd.DataFrame, spec: IndexSpec) -> pd.DataFrame:
