@@ -16,7 +16,7 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
-from evaluation.ingest import Expected, IngestError, Received, Submission, discover, parse, receive
+from evaluation.ingest import Expected, IngestError, Received, Submission, TransientSourceError, discover, parse, receive
 from evaluation.ledger import Ledger, Recorded
 from evaluation.index.explain import dimension_progress
 from evaluation.index.readiness import assess, city_view
@@ -56,22 +56,50 @@ def is_sample(data_dir: Path | str) -> bool:
     return (Path(data_dir) / SAMPLE_MARKER).is_file()
 
 
-def ingest_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None) -> Intake:
-    """Receive a bureau's table from its source and read it; problems become a status, not an exception."""
+def receive_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None, *,
+                retries: int | None = None) -> Intake:
+    """Receive a bureau's table from its source ("pending" with the bytes, or "missing").
+
+    retries=0 leaves retrying to the caller: a transient remote failure then raises
+    `TransientSourceError` instead of becoming "missing".
+    """
     name = catalogue.departments[expected.department].name
     if not expected.present:
         return Intake(expected.department, name, expected.path.name, "missing", message=f"未收到文件 {expected.path.name}")
-    source = catalogue.sources[expected.department]
     try:
-        received = receive(source, year, data_dir)
+        received = receive(catalogue.sources[expected.department], year, data_dir, retries=retries)
+    except TransientSourceError:
+        if retries == 0:
+            raise
+        return Intake(expected.department, name, expected.path.name, "missing", message="数据源暂时无法访问")
     except IngestError as exc:
         return Intake(expected.department, name, expected.path.name, "missing", message=str(exc))
+    return Intake(expected.department, name, received.original_name, "pending", received=received)
+
+
+def unreachable(expected: Expected, catalogue: Catalogue, error: BaseException) -> Intake:
+    """The intake of a source that still failed after every retry."""
+    message = str(error) if isinstance(error, IngestError) else f"数据源访问失败：{type(error).__name__}"
+    return Intake(expected.department, catalogue.departments[expected.department].name, expected.path.name,
+                  "missing", message=message)
+
+
+def parse_one(intake: Intake, catalogue: Catalogue) -> Intake:
+    """Read received bytes as the bureau's table ("pending" with a submission, or "unreadable")."""
+    if intake.received is None or intake.submission is not None:
+        return intake
     try:
-        sub = parse(received, source, catalogue)
+        sub = parse(intake.received, catalogue.sources[intake.department], catalogue)
     except IngestError as exc:
-        return Intake(expected.department, name, received.original_name, "unreadable", message=str(exc),
-                      received=received)
-    return Intake(expected.department, name, received.original_name, "pending", submission=sub, received=received)
+        return Intake(intake.department, intake.department_name, intake.file, "unreadable", message=str(exc),
+                      received=intake.received)
+    return Intake(intake.department, intake.department_name, intake.file, "pending", submission=sub,
+                  received=intake.received)
+
+
+def ingest_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None) -> Intake:
+    """Receive and read a bureau's table; problems become a status, not an exception."""
+    return parse_one(receive_one(expected, catalogue, year, data_dir), catalogue)
 
 
 def validate_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame | None = None,
@@ -84,6 +112,45 @@ def validate_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame
     message = "" if report.accepted else report.summary_zh()
     return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message,
                   intake.received)
+
+
+def check_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame | None = None,
+              gate: Gate | None = None) -> Intake:
+    """Parse and validate received bytes: the pure, cacheable part of the intake."""
+    return validate_one(parse_one(intake, catalogue), catalogue, previous=previous, gate=gate)
+
+
+# -- content keys (what a cached step's result depends on) ----------------------
+
+
+def frame_digest(frame: pd.DataFrame | None) -> str:
+    """A stable hash of a table's labels and values."""
+    if frame is None:
+        return "none"
+    digest = hashlib.sha256()
+    digest.update(repr((list(map(str, frame.index)), list(map(str, frame.columns)), [str(t) for t in frame.dtypes])).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def content_key(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+
+
+def check_key(intake: Intake, catalogue: Catalogue, previous: pd.DataFrame | None, code: str) -> str | None:
+    """The cache key of `check_one`: the submission's bytes, last year's values of the
+    bureau's variables (the jump check), the configuration and the code (suites included).
+    None (do not cache) when nothing was received."""
+    if intake.received is None:
+        return None
+    columns = [v.id for v in catalogue.department_variables(intake.department)]
+    mine = previous.reindex(columns=columns) if previous is not None else None
+    return content_key("check", intake.department, intake.received.year, intake.received.submission_id,
+                       intake.received.original_name, frame_digest(mine), catalogue.config_hash, code)
+
+
+def values_key(values: pd.DataFrame, catalogue: Catalogue, code: str, *extra: object) -> str:
+    return content_key("values", frame_digest(values), catalogue.config_hash, code, *extra)
 
 
 def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "") -> Recorded | None:
@@ -110,6 +177,22 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
     return facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
 
 
+def backfill_needed(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None) -> list[Expected]:
+    """A past year's tables that the ledger has nothing accepted for but the sources may have."""
+    return [e for e in discover(data_dir or ".", year, catalogue)
+            if e.present and accepted_values(ledger, e.department, year) is None]
+
+
+def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame:
+    """A year's current accepted values from the ledger (county x variable; NaN where unknown)."""
+    codes = sorted(c.code for c in catalogue.counties)
+    facts = ledger.facts(year)
+    if facts.empty:
+        return pd.DataFrame(index=codes, columns=list(catalogue.variables), dtype="float64")
+    wide = facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+    return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+
+
 def past_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
                 received_at: str, gate: Gate | None = None) -> pd.DataFrame:
     """A past year's accepted values (county x variable; NaN where unknown), for the jump check,
@@ -119,19 +202,10 @@ def past_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path 
     table fetched from its source, validated and recorded first (so the ledger
     remembers it too).
     """
-    frames = []
-    for expected in discover(data_dir or ".", year, catalogue):
-        dept = expected.department
-        values = accepted_values(ledger, dept, year)
-        if values is None and expected.present:
-            intake = validate_one(ingest_one(expected, catalogue, year, data_dir), catalogue, gate=gate)
-            record_one(ledger, intake, catalogue, received_at)
-            values = accepted_values(ledger, dept, year)
-        if values is not None:
-            frames.append(values)
-    codes = sorted(c.code for c in catalogue.counties)
-    wide = pd.concat(frames, axis=1) if frames else pd.DataFrame(index=codes)
-    return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+    for expected in backfill_needed(ledger, catalogue, year, data_dir):
+        intake = validate_one(ingest_one(expected, catalogue, year, data_dir), catalogue, gate=gate)
+        record_one(ledger, intake, catalogue, received_at)
+    return year_values(ledger, catalogue, year)
 
 
 def completeness(intakes: list[Intake]) -> list[str]:

@@ -77,11 +77,11 @@ def sha256_file(path: Path) -> str:
 
 
 def code_hash(root: Path | None = None) -> str:
-    """A hash of the code and templates that shape the output (part of every manifest)."""
+    """A hash of the code, validation suites and templates that shape the output (part of every manifest)."""
     root = root or Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     files = sorted(
-        p for pattern in ("evaluation/**/*.py", "templates/**/*")
+        p for pattern in ("evaluation/**/*.py", "templates/**/*", "expectations/**/*.json", "expectations/*.yaml")
         for p in root.glob(pattern) if p.is_file() and "__pycache__" not in p.parts
     )
     for p in files:

@@ -9,46 +9,103 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.tasks import exponential_backoff
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
-from evaluation.ingest import Expected, discover
+from evaluation.ingest import Expected, TransientSourceError, discover
 from evaluation.ledger import Ledger
 from evaluation.validation import Gate
 
-# Content-hash caching across runs arrives with the scheduling work; until then no task caches.
+# Tasks are cached on content keys, never on DataFrames: a submission's sha256, last year's
+# values, the config hash and the code hash (which covers the GX suites and templates).
+# Results are pickled to the run's cache folder (default <out_dir>/.cache/prefect).
+# Tasks without a key run every time.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
+CODE = versions.code_hash()
+YEARS_BACK = 2  # past years shown in trends; last year also feeds the jump check
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only what a retry can fix (a network error, a timeout, a 5xx, a lost DB connection)."""
+    try:
+        state.result()
+    except TransientSourceError:
+        return True
+    except Exception:
+        return False
+    return False
 
 
 @_task
-def ingest(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
-    intake = pipeline.ingest_one(expected, catalogue, year, data_dir)
-    get_run_logger().info("ingest %s: %s (%s)", expected.department, intake.status, expected.path.name)
+def receive(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
+    """Read a bureau's file from the drop folder (local disk: no retries)."""
+    intake = pipeline.receive_one(expected, catalogue, year, data_dir)
+    get_run_logger().info("receive %s %d: %s (%s)", expected.department, year, intake.status, intake.file)
     return intake
 
 
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(1),
+      retry_jitter_factor=0.2, retry_condition_fn=_transient)
+def fetch(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
+    """Fetch a bureau's table over HTTP or SQL; transient failures are retried with backoff."""
+    intake = pipeline.receive_one(expected, catalogue, year, data_dir, retries=0)
+    get_run_logger().info("fetch %s %d: %s (%s)", expected.department, year, intake.status, intake.file)
+    return intake
+
+
+def _check_key(context, parameters) -> str | None:
+    return pipeline.check_key(parameters["intake"], parameters["catalogue"], parameters["previous"], parameters["code"])
+
+
+@task(cache_key_fn=_check_key, persist_result=True)
+def check(intake: pipeline.Intake, catalogue: Catalogue, previous, gate: Gate, code: str) -> pipeline.Intake:
+    """Parse and validate one received table (cached on its bytes, last year's values, config and code)."""
+    checked = pipeline.check_one(intake, catalogue, previous=previous, gate=gate)
+    errors = len(checked.report.errors) if checked.report else 0
+    warnings = len(checked.report.warnings) if checked.report else 0
+    get_run_logger().info("check %s: %s, %d errors, %d warnings", intake.department, checked.status, errors, warnings)
+    return checked
+
+
+def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir: str, previous, gate: Gate,
+             check_task) -> list[pipeline.Intake]:
+    """Receive (or fetch) and check each expected table; a source down after its retries counts as missing."""
+    out = []
+    for e in expected:
+        if e.kind == "folder":
+            intake = receive(e, catalogue, year, data_dir)
+        else:
+            state = fetch(e, catalogue, year, data_dir, return_state=True)
+            if state.is_failed():
+                intake = pipeline.unreachable(e, catalogue, state.result(raise_on_failure=False))
+                get_run_logger().error("fetch %s %d failed after retries: %s", e.department, year, intake.message)
+            else:
+                intake = state.result()
+        out.append(check_task(intake, catalogue, previous, gate, CODE))
+    return out
+
+
 @_task
-def past_years(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None,
-               received_at: str, gate, years_back: int = 2) -> dict:
-    """The previous years' accepted values (from the ledger, back-filled from the sources)."""
+def backfill_needed(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None) -> list[Expected]:
     ledger = Ledger.at(out_dir, ledger_url)
     try:
-        return {y: pipeline.past_values(ledger, catalogue, y, data_dir, received_at, gate)
-                for y in range(year - years_back, year)}
+        return pipeline.backfill_needed(ledger, catalogue, year, data_dir)
     finally:
         ledger.close()
 
 
 @_task
-def validate(intake: pipeline.Intake, catalogue: Catalogue, previous, gate) -> pipeline.Intake:
-    checked = pipeline.validate_one(intake, catalogue, previous=previous, gate=gate)
-    if checked.report is not None:
-        get_run_logger().info("validate %s: %s, %d errors, %d warnings", intake.department, checked.status,
-                              len(checked.report.errors), len(checked.report.warnings))
-    return checked
+def history(catalogue: Catalogue, years: list[int], out_dir: str, ledger_url: str | None) -> dict:
+    """Past years' accepted values from the ledger (county x variable)."""
+    ledger = Ledger.at(out_dir, ledger_url)
+    try:
+        return {y: pipeline.year_values(ledger, catalogue, y) for y in years}
+    finally:
+        ledger.close()
 
 
 @_task
@@ -101,15 +158,27 @@ def publish_run(catalogue: Catalogue, manifest: dict, folder: Path) -> None:
                              description=f"{year} v{version}")
 
 
-@_task
-def score(intakes: list[pipeline.Intake], catalogue: Catalogue):
-    return pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
+def _score_key(context, parameters) -> str:
+    return pipeline.values_key(parameters["values"], parameters["catalogue"], parameters["code"], "score")
 
 
-@_task
-def analyse(result, catalogue: Catalogue, year: int, history: dict):
-    for y, values in sorted(history.items()):
-        if pipeline.complete_previous(values, catalogue) is None:
+@task(cache_key_fn=_score_key, persist_result=True)
+def score(values, catalogue: Catalogue, code: str):
+    """Score the counties (cached on the values, config and code)."""
+    return pipeline.score(values, catalogue)
+
+
+def _analyse_key(context, parameters) -> str:
+    past = [(y, pipeline.frame_digest(v)) for y, v in sorted(parameters["history"].items())]
+    return pipeline.values_key(parameters["values"], parameters["catalogue"], parameters["code"], "analyse",
+                               parameters["year"], past)
+
+
+@task(cache_key_fn=_analyse_key, persist_result=True)
+def analyse(result, values, catalogue: Catalogue, year: int, history: dict, code: str):
+    """Monte Carlo rank intervals, readiness, progress and trends (cached on this and past years' values)."""
+    for y, past in sorted(history.items()):
+        if pipeline.complete_previous(past, catalogue) is None:
             get_run_logger().info("%d left out of progress and trends: its accepted data is incomplete", y)
     return pipeline.analyse(result, catalogue, year, history)
 
@@ -149,10 +218,15 @@ def annual_evaluation(
     allow_incomplete: bool = False,
     config_dir: str | None = None,
     ledger_url: str | None = None,
+    cache_dir: str | None = None,
+    refresh_cache: bool = False,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
     year: None (scheduled runs) means the previous calendar year, resolved when the run starts.
+
+    cache_dir: where cached task results are kept (default <out_dir>/.cache/prefect).
+    refresh_cache: recompute every cached step (the cache is then rewritten).
 
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
     """
@@ -163,12 +237,21 @@ def annual_evaluation(
     catalogue = load_catalogue(config_dir)
     out = Path(out_dir)
     sample = pipeline.is_sample(data_dir)
+    cache = Path(cache_dir) if cache_dir else out / ".cache" / "prefect"
+    cached = {"result_storage": cache.resolve(), "refresh_cache": refresh_cache}
+    check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
 
     received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
-    history = past_years(catalogue, year, data_dir, out_dir, ledger_url, received_at, gate)
-    intakes = [validate(ingest(e, catalogue, year, data_dir), catalogue, history[year - 1], gate)
-               for e in discover(data_dir, year, catalogue)]
+    past = list(range(year - YEARS_BACK, year))
+    for y in past:  # a past year the ledger does not know yet is taken from the sources once
+        needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
+        if needed:
+            record(_intakes(catalogue, needed, y, data_dir, None, gate, check_task), catalogue, out_dir, ledger_url,
+                   received_at)
+    before = history(catalogue, past, out_dir, ledger_url)
+    intakes = _intakes(catalogue, discover(data_dir, year, catalogue), year, data_dir, before[year - 1], gate,
+                       check_task)
     record(intakes, catalogue, out_dir, ledger_url, received_at)
     publish_validation(intakes, gate)
     problems = pipeline.completeness(intakes)
@@ -178,7 +261,7 @@ def annual_evaluation(
         logger.error(message)
         return Failed(message=message, data={"status": "refused", "problems": problems})
 
-    fingerprint = pipeline.input_fingerprint(intakes, catalogue, versions.code_hash(), allow_incomplete=allow_incomplete)
+    fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete)
     previous = versions.latest(out, year)
     if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
         folder = versions.year_dir(out, year) / f"v{previous[0]}"
@@ -187,11 +270,12 @@ def annual_evaluation(
                 "files": sorted(previous[1]["outputs"])}
 
     version = previous[0] + 1 if previous else 1
-    result = score(intakes, catalogue)
+    values = pipeline.assemble_values(intakes, catalogue)
+    result = score_task(values, catalogue, CODE)
     revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date)
     info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
                              sample=sample, incomplete=bool(problems), revisions=revisions)
-    analysis = analyse(result, catalogue, year, history)
+    analysis = analyse_task(result, values, catalogue, year, before, CODE)
     plan = pipeline.report_plan(result, catalogue, info, analysis, intakes)
     staged = versions.stage(out, year, version)
     outputs = {report.file_name: render(report, staged) for report in plan}

@@ -43,6 +43,8 @@ def run(
     run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库（SQLAlchemy URL，默认 <out>/ledger/ledger.sqlite）/ ledger URL"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="任务缓存目录（默认 <out>/.cache/prefect）/ task cache folder"),
+    refresh_cache: bool = typer.Option(False, "--refresh-cache", help="忽略缓存，全部重新计算 / recompute every cached step"),
 ) -> None:
     """运行年度评价并出具评价报告 / Run the annual evaluation and issue scorecards."""
     if not (1990 <= year <= 2100):
@@ -66,7 +68,8 @@ def run(
     state = annual_evaluation(
         year=year, data_dir=str(data), out_dir=str(out), run_date=run_date,
         allow_incomplete=allow_incomplete, config_dir=str(config_dir) if config_dir else None,
-        ledger_url=ledger, return_state=True,
+        ledger_url=ledger, cache_dir=str(cache_dir) if cache_dir else None, refresh_cache=refresh_cache,
+        return_state=True,
     )
     outcome = _state_data(state)
     status = outcome.get("status")

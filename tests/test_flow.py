@@ -35,6 +35,16 @@ def _run(**kwargs):
     return state, state.result(raise_on_failure=False)
 
 
+def _task_states(state) -> list[tuple[str, str]]:
+    """(task name, final state name) of every task run in a flow run, read back from the API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    return sorted((r.name.rsplit("-", 1)[0], r.state.name) for r in runs)
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -66,10 +76,18 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     for page in range(1, pdf_pages(wudu) + 1):
         assert "示例数据" in pdf_text(wudu, page), f"page {page} lacks the 示例数据 mark"
 
-    # Same inputs again: nothing new is issued.
+    first = _task_states(state)
+    assert ("check", "Completed") in first and ("render", "Completed") in first and ("score", "Completed") in first
+    assert not any(name == "Cached" for _, name in first)
+
+    # Same inputs again: nothing new is issued, and every check comes from the task cache.
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
     assert result["status"] == "unchanged" and result["version"] == 1
     assert versions.versions(out, 2023) == [1]
+    again = _task_states(state)
+    assert [n for t, n in again if t == "check"] == ["Cached"] * 8
+    assert not {"score", "analyse", "render"} & {t for t, _ in again}
+    assert any((out / ".cache" / "prefect").iterdir())
 
     # A bureau corrects a figure: a new version appears, v1 is untouched.
     before = {p.name: _sha(p) for p in v1.iterdir()}
@@ -81,6 +99,8 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     eco.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
     assert result["status"] == "issued" and result["version"] == 2
+    checks = [n for t, n in _task_states(state) if t == "check"]
+    assert sorted(checks) == ["Cached"] * 7 + ["Completed"]  # only the corrected table is checked again
     assert {p.name: _sha(p) for p in v1.iterdir()} == before
     v2 = out / "2023" / "v2"
     wudu_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
@@ -152,10 +172,16 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
         conn.executemany("INSERT INTO t VALUES (2023, ?, ?, ?)",
                          forestry[["county_code", "forest_cover", "protected_area_share"]].itertuples(index=False))
 
+    requests: dict[str, int] = {}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
+            requests[self.path] = requests.get(self.path, 0) + 1
             if self.path != "/tourism/2023":
                 self.send_error(404)
+                return
+            if requests[self.path] <= 2:  # the endpoint is briefly down: two 503s, then the table
+                self.send_error(503)
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(tourism_bytes)))
@@ -187,6 +213,10 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
         server.shutdown()
         server.server_close()
     assert result["status"] == "issued", state.message
+    # Prefect retried the fetch task (the reader itself does not retry inside a flow); a 404 is not retried.
+    assert requests == {"/tourism/2021": 1, "/tourism/2022": 1, "/tourism/2023": 3}
+    fetches = [n for t, n in _task_states(state) if t == "fetch"]
+    assert fetches == ["Completed"] * 6  # forestry (SQL) and tourism (HTTP), 2021-2023
     manifest = json.loads((out / "2023" / "v1" / "manifest.json").read_text(encoding="utf-8"))
     kinds = {s["department"]: s["kind"] for s in Ledger.at(out).submissions(2023)}
     assert kinds["tourism"] == "http" and kinds["forestry"] == "sql" and kinds["stats"] == "folder"

@@ -19,7 +19,7 @@ from openpyxl import Workbook, load_workbook
 
 from evaluation.catalogue import Source, unit_factor
 from evaluation.forms import make_form
-from evaluation.ingest import IngestError, Received, parse, read_submission, receive
+from evaluation.ingest import IngestError, Received, TransientSourceError, parse, read_submission, receive
 from evaluation.ledger import Ledger
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,6 +222,23 @@ def test_http_failure_is_a_clear_error(bureau_server):
     assert len(_Bureau.hits) == 1  # a 404 is not retried
 
 
+def test_transient_http_failures_are_told_apart_for_the_orchestrator(bureau_server):
+    """With retries=0 (Prefect retries the task instead) a 503 raises TransientSourceError, a 404 does not."""
+    src = forestry_source(kind="http", pattern=None, url=bureau_server + "/forestry/{year}.json", format="json", retries=3)
+    _Bureau.fail_first = 1
+    with pytest.raises(TransientSourceError, match="HTTP 503"):
+        receive(src, 2023, retries=0)
+    assert len(_Bureau.hits) == 1
+    assert receive(src, 2023, retries=0).kind == "http"  # the next attempt succeeds
+    missing = src.model_copy(update={"url": bureau_server + "/nothing/{year}.json"})
+    with pytest.raises(IngestError) as info:
+        receive(missing, 2023, retries=0)
+    assert not isinstance(info.value, TransientSourceError)
+    dead = src.model_copy(update={"url": "http://127.0.0.1:9/{year}.json", "timeout": 2})  # nothing listens on port 9
+    with pytest.raises(TransientSourceError, match="尝试 1 次"):
+        receive(dead, 2023, retries=0)
+
+
 # -- SQL ---------------------------------------------------------------------------
 
 
@@ -241,8 +258,12 @@ def test_sqlite_source_through_sqlalchemy(catalogue, tmp_path):
     assert sub.table["protected_area_share"].iloc[3] == 4.5
     assert receive(src, 2023).submission_id == received.submission_id  # canonical bytes: same data, same id
     bad = src.model_copy(update={"query": "SELECT * FROM nowhere"})
-    with pytest.raises(IngestError, match="数据库查询失败"):
+    with pytest.raises(IngestError, match="数据库查询失败") as info:
         receive(bad, 2023)
+    assert not isinstance(info.value, TransientSourceError)  # a wrong query is not retried
+    down = src.model_copy(update={"url": f"sqlite:///{tmp_path}/no/such/dir/db.sqlite"})
+    with pytest.raises(TransientSourceError, match="无法连接数据库.*尝试 1 次"):
+        receive(down, 2023, retries=0)
 
 
 # -- forms -----------------------------------------------------------------------

@@ -40,6 +40,10 @@ class IngestError(Exception):
     """Bytes that cannot be read as the configured table. The message is for the bureau (Chinese)."""
 
 
+class TransientSourceError(IngestError):
+    """A remote source failed in a way worth retrying (network error, timeout, 5xx, lost connection)."""
+
+
 @dataclass(frozen=True)
 class Received:
     """Exactly what a source delivered, before any parsing."""
@@ -239,18 +243,23 @@ def _form_marker(data: bytes) -> str | None:
 # -- receiving -----------------------------------------------------------------
 
 
-def receive(source: Source, year: int, data_dir: Path | str | None = None) -> Received:
-    """Fetch a bureau's table for the year from its configured source (no parsing)."""
+def receive(source: Source, year: int, data_dir: Path | str | None = None, *, retries: int | None = None) -> Received:
+    """Fetch a bureau's table for the year from its configured source (no parsing).
+
+    retries: for remote sources, how often to retry a transient failure here (default: the
+    source's `retries`). An orchestrator that retries by itself passes 0 and gets a
+    `TransientSourceError` to act on.
+    """
     if source.kind == "folder":
         path = Path(data_dir or ".") / str(int(year)) / source.file_name(year)
         return receive_file(path, source, year)
     if source.kind == "http":
         from evaluation.ingest.remote import fetch_http
 
-        return fetch_http(source, year)
+        return fetch_http(source, year, retries=retries)
     from evaluation.ingest.remote import fetch_sql
 
-    return fetch_sql(source, year)
+    return fetch_sql(source, year, retries=retries)
 
 
 def receive_file(path: Path | str, source: Source, year: int) -> Received:
