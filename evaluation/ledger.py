@@ -12,6 +12,7 @@ SQLAlchemy 2; SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) at scale.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -163,6 +164,45 @@ class Ledger:
             return [
                 {c.name: getattr(r, c.name) for c in SubmissionRow.__table__.columns} for r in rows
             ]
+
+    def submission(self, submission_id: str) -> dict | None:
+        with Session(self.engine) as session:
+            row = session.get(SubmissionRow, submission_id)
+            return None if row is None else {c.name: getattr(row, c.name) for c in SubmissionRow.__table__.columns}
+
+    def received(self, submission_id: str) -> Received:
+        """A recorded submission's bytes as received (from the content store)."""
+        sub = self.submission(submission_id)
+        if sub is None:
+            raise KeyError(submission_id)
+        suffix = Path(sub["original_name"]).suffix.lower().lstrip(".")
+        fmt = {"xlsm": "xlsx"}.get(suffix, suffix if suffix in ("xlsx", "csv", "json") else "csv")
+        return Received(sub["department"], int(sub["year"]), sub["kind"], sub["location"], sub["original_name"],
+                        self.raw_bytes(submission_id), fmt)
+
+    def verify(self) -> list[str]:
+        """Consistency problems (empty when sound): every submission's bytes are stored and hash
+        to its id; at most one current accepted submission per bureau and year; supersede links
+        point both ways; facts belong to accepted submissions only."""
+        problems = []
+        subs = {s["id"]: s for s in self.submissions()}
+        current: dict[tuple[str, int], list[str]] = {}
+        for sid, s in subs.items():
+            path = self._blob(sid)
+            if not path.exists():
+                problems.append(f"{sid[:12]}: bytes missing from the store")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != sid:
+                problems.append(f"{sid[:12]}: stored bytes do not match the id")
+            if s["status"] == "accepted" and s["superseded_by"] is None:
+                current.setdefault((s["department"], s["year"]), []).append(sid)
+            if s["supersedes"] and subs.get(s["supersedes"], {}).get("superseded_by") != sid:
+                problems.append(f"{sid[:12]}: supersedes {s['supersedes'][:12]}, which does not point back")
+        problems += [f"{d} {y}: {len(ids)} current submissions" for (d, y), ids in current.items() if len(ids) > 1]
+        with Session(self.engine) as session:
+            for sid in session.scalars(select(FactRow.submission_id).distinct()):
+                if subs.get(sid, {}).get("status") != "accepted":
+                    problems.append(f"{sid[:12]}: facts recorded for a submission that is not accepted")
+        return problems
 
     def current(self, department: str, year: int) -> dict | None:
         for sub in self.submissions(year, department):

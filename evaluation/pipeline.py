@@ -16,7 +16,7 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
-from evaluation.ingest import Expected, IngestError, Received, Submission, TransientSourceError, discover, parse, receive
+from evaluation.ingest import FACT_COLUMNS, Expected, IngestError, Received, Submission, TransientSourceError, discover, parse, receive
 from evaluation.ledger import Ledger, Recorded
 from evaluation.index.explain import dimension_progress
 from evaluation.index.readiness import assess, city_view
@@ -133,7 +133,7 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
     return digest.hexdigest()
 
 
-def content_key(*parts: object) -> str:
+def hash_key(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
 
 
@@ -145,12 +145,32 @@ def check_key(intake: Intake, catalogue: Catalogue, previous: pd.DataFrame | Non
         return None
     columns = [v.id for v in catalogue.department_variables(intake.department)]
     mine = previous.reindex(columns=columns) if previous is not None else None
-    return content_key("check", intake.department, intake.received.year, intake.received.submission_id,
+    return hash_key("check", intake.department, intake.received.year, intake.received.submission_id,
                        intake.received.original_name, frame_digest(mine), catalogue.config_hash, code)
 
 
 def values_key(values: pd.DataFrame, catalogue: Catalogue, code: str, *extra: object) -> str:
-    return content_key("values", frame_digest(values), catalogue.config_hash, code, *extra)
+    return hash_key("values", frame_digest(values), catalogue.config_hash, code, *extra)
+
+
+def current_for(ledger: Ledger, intake: Intake) -> tuple[Intake, str | None]:
+    """The bureau's current submission when the received bytes were since superseded.
+
+    A correction recorded with `twomountains correct` supersedes the file still lying in the
+    drop folder; that old file must not undo it. Returns the intake to use and, when it
+    was swapped, the id of the superseded bytes that were received.
+    """
+    if intake.received is None:
+        return intake, None
+    known = ledger.submission(intake.received.submission_id)
+    if known is None or not known["superseded_by"]:
+        return intake, None
+    current = ledger.current(intake.department, intake.received.year)
+    if current is None:
+        return intake, None
+    received = ledger.received(current["id"])
+    return Intake(intake.department, intake.department_name, received.original_name, "pending",
+                  received=received), intake.received.submission_id
 
 
 def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "") -> Recorded | None:
@@ -261,18 +281,24 @@ def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
 
 
 def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_facts: pd.DataFrame,
-              catalogue: Catalogue, *, version: int, run_date: str, reasons: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+              catalogue: Catalogue, *, version: int, run_date: str, reasons: dict[str, str] | None = None,
+              codes: set[str] | None = None) -> dict[str, tuple[str, ...]]:
     """The 修订说明 of each county (and of the city summary, under the city code) against the previous version.
 
     previous: the previous version's manifest; old_facts: the facts of the submissions it was made from.
+    codes: only these counties / the city (the reports re-issued in this version); default all.
+    A report carried over unchanged in earlier versions revises the edition it last had.
     """
     reasons = reasons or {}
+    editions = {name.split("_", 1)[0]: int(v) for name, v in previous.get("editions", {}).items()}
     names = {v.id: v.name for v in catalogue.variables.values()}
     units = {v.id: v.unit for v in catalogue.variables.values()}
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
     before_ids = {i["department"]: i.get("submission_id") for i in previous.get("inputs", [])}
     changed = {i.department: i for i in intakes if i.received and before_ids.get(i.department) != i.received.submission_id}
-    head = f"本报告为第{version}版（{run_date}），修订第{version - 1}版。"
+    def head(code: str) -> str:
+        return f"本报告为第{version}版（{run_date}），修订第{editions.get(code, version - 1)}版。"
+
     general = []
     for dept, intake in sorted(changed.items()):
         old = (before_ids.get(dept) or "无")[:12]
@@ -287,7 +313,9 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     old_scores = {s["county_code"]: s for s in previous.get("scores", [])}
     out: dict[str, tuple[str, ...]] = {}
     for county in catalogue.counties:
-        lines = [head] + general
+        if codes is not None and county.code not in codes:
+            continue
+        lines = [head(county.code)] + general
         if not new_facts.empty:
             mine = new_facts[new_facts["county_code"] == county.code]
             for f in mine.itertuples():
@@ -306,22 +334,28 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
             lines.append(f"综合得分 {old['overall']:.1f} → {new_score:.1f}；全市排名 {old['rank']} → {new_rank}；"
                          f"同类功能区排名 {old['zone_rank']} → {new_zone}。")
         out[county.code] = tuple(lines)
-    out[catalogue.city.code] = tuple([head] + general)
+    if codes is None or catalogue.city.code in codes:
+        out[catalogue.city.code] = tuple([head(catalogue.city.code)] + general)
     return out
+
+
+def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> pd.DataFrame:
+    """The accepted facts behind a report, with provenance and the indicator's name."""
+    frames = [i.submission.facts(catalogue).assign(original_name=i.file)
+              for i in intakes if i.accepted and i.submission is not None]
+    facts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FACT_COLUMNS + ["original_name"])
+    if county is not None:
+        facts = facts[facts["county_code"] == county]
+    names = {v.id: v.name for v in catalogue.variables.values()}
+    facts.insert(3, "name", facts["indicator_id"].map(names))
+    return facts.sort_values(["county_code", "department", "indicator_id"]).reset_index(drop=True)
 
 
 def facts_csv(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> bytes:
     """The accepted facts behind a report, with provenance, as formula-safe UTF-8 CSV (for the PDF attachment)."""
     from evaluation.exports import safe_frame
 
-    frames = [i.submission.facts(catalogue).assign(original_name=i.file)
-              for i in intakes if i.accepted and i.submission is not None]
-    facts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["county_code"])
-    if county is not None:
-        facts = facts[facts["county_code"] == county]
-    names = {v.id: v.name for v in catalogue.variables.values()}
-    facts.insert(3, "name", facts["indicator_id"].map(names))
-    facts = facts.sort_values(["county_code", "department", "indicator_id"])
+    facts = report_facts(intakes, catalogue, county)
     return safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
@@ -345,33 +379,80 @@ def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tup
     return tuple(general), {k: tuple(v) for k, v in per_county.items()}
 
 
+# Context keys that say which edition a report is; they are left out of its content key.
+EDITION_KEYS = ("version", "run_date", "revision")
+# Fact columns a reader sees; provenance (submission id, sheet, row) is left out of the content key,
+# so a bureau re-sending its whole table re-issues only the counties whose figures changed.
+CONTENT_FACT_COLUMNS = ["county_code", "year", "indicator_id", "value", "unit", "department"]
+
+
 @dataclass(frozen=True)
 class PlannedReport:
     file_name: str
     county_code: str  # the city code for the summary
     context: dict = field(hash=False)
     attachments: tuple[tuple[str, bytes, str], ...] = ()
+    content_key: str = ""  # what the reader sees, apart from its edition (see EDITION_KEYS)
+
+
+def content_key(context: dict, facts: pd.DataFrame, code: str) -> str:
+    """A report's content: its context without the edition keys, the figures behind it, and the code."""
+    import json
+
+    visible = {k: v for k, v in context.items() if k not in EDITION_KEYS}
+    digest = hashlib.sha256(json.dumps(visible, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                                       default=str).encode("utf-8"))
+    digest.update(frame_digest(facts[CONTENT_FACT_COLUMNS].reset_index(drop=True)).encode())
+    digest.update(code.encode())
+    return digest.hexdigest()
 
 
 def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
-                analysis: Analysis | None = None, intakes: list[Intake] | None = None) -> list[PlannedReport]:
-    """One scorecard per county plus the city summary; file names come from validated config only."""
+                analysis: Analysis | None = None, intakes: list[Intake] | None = None,
+                code: str = "") -> list[PlannedReport]:
+    """One scorecard per county plus the city summary; file names come from validated config only.
+
+    Contexts carry `info`'s edition (version, date, 修订说明); `content_key` does not depend on it.
+    """
+    from evaluation.exports import safe_frame
+
     plan = []
-    for county in sorted(catalogue.counties, key=lambda c: c.code):
-        plan.append(PlannedReport(
-            f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf", county.code,
-            county_context(result, catalogue, county.code, info, analysis),
-            ((f"{county.code}_{info.year}_数据.csv", facts_csv(intakes or [], catalogue, county.code),
-              f"{county.name}{info.year}年度评价所用数据（含来源文件、工作表和行号）"),),
-        ))
+    entries = [(county.code, county.name, f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf",
+                county_context(result, catalogue, county.code, info, analysis), county.code,
+                f"{county.name}{info.year}年度评价所用数据（含来源文件、工作表和行号）")
+               for county in sorted(catalogue.counties, key=lambda c: c.code)]
     city = catalogue.city
-    plan.append(PlannedReport(
-        f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf", city.code,
-        summary_context(result, catalogue, info, analysis),
-        ((f"{city.code}_{info.year}_数据.csv", facts_csv(intakes or [], catalogue),
-          f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"),),
-    ))
+    entries.append((city.code, city.name, f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf",
+                    summary_context(result, catalogue, info, analysis), None,
+                    f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"))
+    for unit, _name, file_name, context, county, description in entries:
+        facts = report_facts(intakes or [], catalogue, county)
+        csv = safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
+        plan.append(PlannedReport(file_name, unit, context, ((f"{unit}_{info.year}_数据.csv", csv, description),),
+                                  content_key(context, facts, code)))
     return plan
+
+
+def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = ()) -> PlannedReport:
+    """The report as issued in `version` (its content key is unchanged)."""
+    context = {**report.context, "version": version, "run_date": run_date, "revision": list(revision)}
+    return PlannedReport(report.file_name, report.county_code, context, report.attachments, report.content_key)
+
+
+def split_plan(plan: list[PlannedReport], previous: dict | None) -> tuple[list[PlannedReport], dict[str, int]]:
+    """Reports to render, and files to carry over unchanged from the previous version
+    (file -> the version whose bytes they are)."""
+    if previous is None:
+        return list(plan), {}
+    keys = previous.get("content_keys", {})
+    editions = previous.get("editions", {})
+    render, carry = [], {}
+    for report in plan:
+        if keys.get(report.file_name) == report.content_key and report.file_name in previous.get("outputs", {}):
+            carry[report.file_name] = int(editions.get(report.file_name, previous["version"]))
+        else:
+            render.append(report)
+    return render, carry
 
 
 def render_one(report: PlannedReport, folder: Path) -> str:
@@ -409,7 +490,10 @@ def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: st
 
 def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str, sample: bool,
                    incomplete: bool, outputs: dict[str, str], result: ScoreResult,
-                   findings: dict[str, list[Finding]], revisions: dict[str, tuple[str, ...]] | None = None) -> dict:
+                   findings: dict[str, list[Finding]], revisions: dict[str, tuple[str, ...]] | None = None,
+                   content_keys: dict[str, str] | None = None, editions: dict[str, int] | None = None) -> dict:
+    """What a version is: inputs, scores, outputs (sha256), and per file its content key and the
+    version whose rendering it is (`editions`: lower than `version` for a carried-over file)."""
     summary = result.summary()
     return {
         **fingerprint,
@@ -419,6 +503,8 @@ def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str,
         "sample_data": sample,
         "incomplete": incomplete,
         "outputs": dict(sorted(outputs.items())),
+        "content_keys": dict(sorted((content_keys or {}).items())),
+        "editions": {name: int((editions or {}).get(name, version)) for name in sorted(outputs)},
         "scores": [
             {"county_code": str(code), "overall": round(float(row["overall"]), 4), "grade": row["grade"],
              "rank": int(row["rank"]), "zone": row["zone"], "zone_rank": int(row["zone_rank"])}

@@ -7,6 +7,8 @@ of one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -45,6 +47,34 @@ def latest(out_dir: Path, year: int) -> tuple[int, dict] | None:
     return n, manifest
 
 
+@contextlib.contextmanager
+def year_lock(out_dir: Path, year: int):
+    """Hold the year's lock while deciding on, building and publishing a version.
+
+    Two runs for the same year then never build the same version number at once. The
+    kernel drops the lock when its holder dies (even by SIGKILL), so a crash never
+    leaves the year locked.
+    """
+    ydir = year_dir(out_dir, year)
+    ydir.mkdir(parents=True, exist_ok=True)
+    with open(ydir / ".lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def clean_partials(out_dir: Path, year: int) -> list[Path]:
+    """Remove the half-built versions a crashed run left behind (call under `year_lock`)."""
+    ydir = year_dir(out_dir, year)
+    removed = []
+    for tmp in sorted(ydir.glob(".v*.partial")) if ydir.is_dir() else []:
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
+
+
 def stage(out_dir: Path, year: int, version: int) -> Path:
     """A fresh temporary folder for building version N (left-overs of a crash are cleared)."""
     ydir = year_dir(out_dir, year)
@@ -54,6 +84,23 @@ def stage(out_dir: Path, year: int, version: int) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir()
     return tmp
+
+
+def carry(out_dir: Path, year: int, from_version: int, name: str, staged: Path, sha256: str) -> str:
+    """Put an unchanged report of issued version `from_version` into the staged one, byte for byte
+    (a hard link where the filesystem allows, else a copy).
+
+    The file is checked against the sha256 its manifest recorded, so a damaged or
+    tampered file is never carried forward.
+    """
+    source = year_dir(out_dir, year) / f"v{from_version}" / name
+    if sha256_file(source) != sha256:
+        raise ValueError(f"{source} does not match its manifest's sha256; refusing to carry it over")
+    try:  # issued files are never modified in place, so versions may share them
+        os.link(source, staged / name)
+    except OSError:
+        atomic_write(staged / name, source.read_bytes())
+    return sha256
 
 
 def publish(tmp: Path, out_dir: Path, year: int, version: int, manifest: dict) -> Path:

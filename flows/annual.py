@@ -72,21 +72,39 @@ def check(intake: pipeline.Intake, catalogue: Catalogue, previous, gate: Gate, c
 
 
 def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir: str, previous, gate: Gate,
-             check_task) -> list[pipeline.Intake]:
+             check_task, out_dir: str, ledger_url: str | None) -> list[pipeline.Intake]:
     """Receive (or fetch) and check each expected table; a source down after its retries counts as missing."""
-    out = []
+    received = []
     for e in expected:
         if e.kind == "folder":
-            intake = receive(e, catalogue, year, data_dir)
+            received.append(receive(e, catalogue, year, data_dir))
+            continue
+        state = fetch(e, catalogue, year, data_dir, return_state=True)
+        if state.is_failed():
+            intake = pipeline.unreachable(e, catalogue, state.result(raise_on_failure=False))
+            get_run_logger().error("fetch %s %d failed after retries: %s", e.department, year, intake.message)
+            received.append(intake)
         else:
-            state = fetch(e, catalogue, year, data_dir, return_state=True)
-            if state.is_failed():
-                intake = pipeline.unreachable(e, catalogue, state.result(raise_on_failure=False))
-                get_run_logger().error("fetch %s %d failed after retries: %s", e.department, year, intake.message)
-            else:
-                intake = state.result()
-        out.append(check_task(intake, catalogue, previous, gate, CODE))
-    return out
+            received.append(state.result())
+    received = current(received, out_dir, ledger_url)
+    return [check_task(intake, catalogue, previous, gate, CODE) for intake in received]
+
+
+@_task
+def current(intakes: list[pipeline.Intake], out_dir: str, ledger_url: str | None) -> list[pipeline.Intake]:
+    """Swap in a bureau's correction when the file received is one it has since superseded."""
+    ledger = Ledger.at(out_dir, ledger_url)
+    try:
+        out = []
+        for intake in intakes:
+            used, superseded = pipeline.current_for(ledger, intake)
+            if superseded:
+                get_run_logger().info("%s: %s was superseded; using the correction %s (%s)", intake.department,
+                                      superseded[:12], used.received.submission_id[:12], used.file)
+            out.append(used)
+        return out
+    finally:
+        ledger.close()
 
 
 @_task
@@ -185,7 +203,7 @@ def analyse(result, values, catalogue: Catalogue, year: int, history: dict, code
 
 @_task
 def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalogue, out_dir: str,
-           ledger_url: str | None, version: int, run_date: str) -> dict:
+           ledger_url: str | None, version: int, run_date: str, codes: set[str]) -> dict:
     """The 修订说明 against the previous version (empty for a first version)."""
     if previous is None:
         return {}
@@ -199,7 +217,7 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
     finally:
         ledger.close()
     return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
-                              run_date=run_date, reasons=reasons)
+                              run_date=run_date, reasons=reasons, codes=codes)
 
 
 @_task
@@ -247,11 +265,11 @@ def annual_evaluation(
     for y in past:  # a past year the ledger does not know yet is taken from the sources once
         needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
         if needed:
-            record(_intakes(catalogue, needed, y, data_dir, None, gate, check_task), catalogue, out_dir, ledger_url,
-                   received_at)
+            record(_intakes(catalogue, needed, y, data_dir, None, gate, check_task, out_dir, ledger_url), catalogue,
+                   out_dir, ledger_url, received_at)
     before = history(catalogue, past, out_dir, ledger_url)
     intakes = _intakes(catalogue, discover(data_dir, year, catalogue), year, data_dir, before[year - 1], gate,
-                       check_task)
+                       check_task, out_dir, ledger_url)
     record(intakes, catalogue, out_dir, ledger_url, received_at)
     publish_validation(intakes, gate)
     problems = pipeline.completeness(intakes)
@@ -262,29 +280,42 @@ def annual_evaluation(
         return Failed(message=message, data={"status": "refused", "problems": problems})
 
     fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete)
-    previous = versions.latest(out, year)
-    if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
-        folder = versions.year_dir(out, year) / f"v{previous[0]}"
-        logger.info("没有变化: inputs, configuration and code are unchanged since v%d (%s)", previous[0], folder)
-        return {"status": "unchanged", "version": previous[0], "folder": str(folder),
-                "files": sorted(previous[1]["outputs"])}
+    with versions.year_lock(out, year):
+        for leftover in versions.clean_partials(out, year):
+            logger.warning("removed %s, left behind by an interrupted run", leftover)
+        previous = versions.latest(out, year)
+        if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
+            return _unchanged(out, year, previous, "inputs, configuration and code are unchanged")
 
-    version = previous[0] + 1 if previous else 1
-    values = pipeline.assemble_values(intakes, catalogue)
-    result = score_task(values, catalogue, CODE)
-    revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date)
-    info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
-                             sample=sample, incomplete=bool(problems), revisions=revisions)
-    analysis = analyse_task(result, values, catalogue, year, before, CODE)
-    plan = pipeline.report_plan(result, catalogue, info, analysis, intakes)
-    staged = versions.stage(out, year, version)
-    outputs = {report.file_name: render(report, staged) for report in plan}
-    findings = {i.department: i.report.findings for i in intakes if i.report is not None}
-    manifest = pipeline.build_manifest(fingerprint, year=year, version=version, run_date=run_date, sample=sample,
-                                       incomplete=bool(problems), outputs=outputs, result=result, findings=findings,
-                                       revisions=revisions)
-    folder = versions.publish(staged, out, year, version, manifest)
-    logger.info("issued %s: %d PDFs", folder, len(outputs))
+        version = previous[0] + 1 if previous else 1
+        values = pipeline.assemble_values(intakes, catalogue)
+        result = score_task(values, catalogue, CODE)
+        analysis = analyse_task(result, values, catalogue, year, before, CODE)
+        info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
+                                 sample=sample, incomplete=bool(problems))
+        plan = pipeline.report_plan(result, catalogue, info, analysis, intakes, code=CODE)
+        to_render, carried = pipeline.split_plan(plan, previous[1] if previous else None)
+        if previous and not to_render:
+            return _unchanged(out, year, previous, "the inputs changed but no report's content did")
+        revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date,
+                           {r.county_code for r in to_render})
+        staged = versions.stage(out, year, version)
+        outputs = {name: versions.carry(out, year, previous[0], name, staged, previous[1]["outputs"][name])
+                   for name in carried}
+        if carried:
+            logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
+        for report in to_render:
+            issued = pipeline.with_edition(report, version=version, run_date=run_date,
+                                           revision=revisions.get(report.county_code, ()))
+            outputs[report.file_name] = render(issued, staged)
+        findings = {i.department: i.report.findings for i in intakes if i.report is not None}
+        manifest = pipeline.build_manifest(
+            fingerprint, year=year, version=version, run_date=run_date, sample=sample, incomplete=bool(problems),
+            outputs=outputs, result=result, findings=findings, revisions=revisions,
+            content_keys={r.file_name: r.content_key for r in plan},
+            editions={**carried, **{r.file_name: version for r in to_render}})
+        folder = versions.publish(staged, out, year, version, manifest)
+    logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)
     rows = "\n".join(f"| {s['rank']} | {s['county_code']} | {s['overall']:.1f} | {s['grade']} | {s['zone_rank']} |"
@@ -294,6 +325,13 @@ def annual_evaluation(
         markdown=f"# {year} v{version}\n\n{folder}\n\n| 排名 | 县区 | 综合得分 | 等级 | 功能区内排名 |\n|---|---|---|---|---|\n{rows}\n",
         description="Annual evaluation summary",
     )
-    return Completed(message=f"issued v{version}", data={"status": "issued", "version": version, "folder": str(folder),
-                                                         "files": sorted(outputs), "incomplete": bool(problems),
-                                                         "scores": manifest["scores"]})
+    return Completed(message=f"issued v{version}", data={
+        "status": "issued", "version": version, "folder": str(folder), "files": sorted(outputs),
+        "rendered": sorted(r.file_name for r in to_render), "carried": sorted(carried),
+        "incomplete": bool(problems), "scores": manifest["scores"], "revisions": manifest["revisions"]})
+
+
+def _unchanged(out: Path, year: int, previous: tuple[int, dict], why: str) -> dict:
+    folder = versions.year_dir(out, year) / f"v{previous[0]}"
+    get_run_logger().info("没有变化: %s since v%d (%s)", why, previous[0], folder)
+    return {"status": "unchanged", "version": previous[0], "folder": str(folder), "files": sorted(previous[1]["outputs"])}

@@ -106,10 +106,19 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     wudu_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
     assert "修订说明" in wudu_v2 and "本报告为第2版" in wudu_v2 and "生态环境局更正了数据" in wudu_v2
     assert "生态质量指数（EQI）：77.51→55.5无量纲" in wudu_v2
-    chengxian_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621221_*.pdf"))))
-    assert "修订说明" in chengxian_v2 and "生态质量指数（EQI）：" not in chengxian_v2  # not 成县's figure
     manifest_v2 = json.loads((v2 / "manifest.json").read_text(encoding="utf-8"))
     assert any("77.51 → 55.5" in line for line in manifest_v2["revisions"]["621202"])
+    # Only the reports whose content changed were rendered; the others are v1's bytes.
+    changed = {f for f in manifest_v2["outputs"] if manifest_v2["content_keys"][f] != manifest["content_keys"][f]}
+    assert set(result["rendered"]) == changed and set(result["carried"]) == set(manifest_v2["outputs"]) - changed
+    assert any(f.startswith("621202_") for f in changed) and any("汇总" in f for f in changed)
+    assert any(f.startswith("621221_") for f in result["carried"])  # 成县 (another zone) did not change
+    for name in result["carried"]:
+        assert _sha(v2 / name) == _sha(v1 / name) and manifest_v2["editions"][name] == 1
+        assert name.split("_")[0] not in manifest_v2["revisions"]
+    for name in changed:
+        assert manifest_v2["editions"][name] == 2 and "修订说明" in pdf_text(v2 / name)
+    assert sorted(n for t, n in _task_states(state) if t == "render") == ["Completed"] * len(changed)
 
     # A bureau's file is missing: refused by default, with the bureau named.
     eco.unlink()

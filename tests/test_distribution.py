@@ -1,0 +1,496 @@
+"""Distribution: recipients config, delivery planning, the outbox and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, inspect
+
+from evaluation.distribution import (
+    Delivery,
+    DeliveryLedger,
+    DistributionError,
+    Outcome,
+    RecipientsError,
+    SmtpSettings,
+    TransientDeliveryError,
+    deliver_one,
+    describe,
+    load_recipients,
+    outbox_path,
+    plan_deliveries,
+)
+from evaluation.distribution.mail import build_message
+from evaluation.distribution.recipients import RECIPIENTS_ENV
+from evaluation.ledger import LEDGER_ENV, Ledger
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPIENTS_YAML = REPO / "config" / "recipients.yaml"
+YEAR = 2023
+IDS = {"621202": "wudu", "621221": "chengxian", "621222": "wenxian", "621223": "tanchang", "621224": "kangxian",
+       "621225": "xihe", "621226": "lixian", "621227": "huixian", "621228": "liangdang", "621200": "city-leaders"}
+SENDER = "lianshan-pingjia@longnan.example"
+
+
+# a real SMTP server ----------------------------------------------------------------
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler: keeps every accepted message; refuses one address with 550 if asked."""
+
+    reject: str | None = None
+    tempfail: str | None = None
+    got: list[Received] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.reject and address.lower() == self.reject:
+            return "550 5.1.1 mailbox unavailable"
+        if self.tempfail and address.lower() == self.tempfail:
+            return "451 4.3.0 temporary failure, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        message = BytesParser(policy=policy.default).parsebytes(envelope.content)
+        self.got.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpServer:
+    def __init__(self, handler: Recorder):
+        self.handler = handler
+        self.port = _free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except Exception:  # the old port was taken meanwhile: move, settings() follows
+            self.port = _free_port()
+            self._start()
+
+    def _start(self) -> None:
+        controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        self.controller = controller
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def settings(self, **changes) -> SmtpSettings:
+        base = dict(host="127.0.0.1", port=self.port, security="none", from_address=SENDER, timeout=5)
+        return SmtpSettings(**{**base, **changes})
+
+
+@pytest.fixture
+def smtp_server():
+    servers: list[SmtpServer] = []
+
+    def make(reject: str | None = None, tempfail: str | None = None) -> SmtpServer:
+        server = SmtpServer(Recorder(reject=reject, tempfail=tempfail))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+# a fake version folder -------------------------------------------------------------
+
+def _names(catalogue) -> dict[str, str]:
+    names = {c.code: f"{c.code}_{c.name}_{YEAR}年度两山转化绩效评价.pdf" for c in catalogue.counties}
+    names[catalogue.city.code] = f"{catalogue.city.code}_{catalogue.city.name}_{YEAR}年度两山转化绩效评价汇总.pdf"
+    return names
+
+
+def _pdf(file_name: str, edition: str = "") -> bytes:
+    return f"%PDF-1.7\n% {file_name} {edition}\n1 0 obj << >> endobj\n%%EOF\n".encode("utf-8")
+
+
+def write_version(reports: Path, version: int, files: dict[str, bytes],
+                  revisions: dict[str, list[str]] | None = None) -> tuple[Path, dict]:
+    """reports/<year>/v<N>/ with the PDFs and a manifest shaped like pipeline.build_manifest's."""
+    folder = reports / str(YEAR) / f"v{version}"
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    manifest = {
+        "config_hash": "0" * 64, "code_hash": "1" * 64, "code_version": "0.1.0", "allow_incomplete": False,
+        "inputs": [], "year": YEAR, "version": version, "run_date": f"{YEAR + 1}-03-01", "sample_data": True,
+        "incomplete": False,
+        "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "scores": [], "revisions": {code: list(lines) for code, lines in sorted((revisions or {}).items())},
+        "validation": {},
+    }
+    return folder, manifest
+
+
+@pytest.fixture
+def recipients(catalogue):
+    return load_recipients(catalogue, RECIPIENTS_YAML)
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    return tmp_path / "reports"
+
+
+@pytest.fixture
+def v1(catalogue, reports):
+    return write_version(reports, 1, {name: _pdf(name) for name in _names(catalogue).values()})
+
+
+@pytest.fixture
+def ledger(reports, monkeypatch):
+    monkeypatch.delenv(LEDGER_ENV, raising=False)
+    book = DeliveryLedger.at(reports)
+    yield book
+    book.close()
+
+
+def _deliver_all(todo: list[Delivery], folder: Path, ledger: DeliveryLedger, **kw) -> list[Outcome]:
+    return [deliver_one(d, folder, ledger, **kw) for d in todo]
+
+
+def _attachments(message: EmailMessage) -> list[EmailMessage]:
+    return list(message.iter_attachments())
+
+
+# recipients.yaml -------------------------------------------------------------------
+
+def test_recipients_yaml_loads_and_covers_every_county(catalogue, monkeypatch):
+    monkeypatch.delenv(RECIPIENTS_ENV, raising=False)
+    rec = load_recipients(catalogue)  # default path: config/recipients.yaml
+    assert rec.verified is False
+    assert rec.allowed_domains == ["longnan.example"]
+    for code, rid in IDS.items():
+        people = rec.for_code(code)
+        assert [p.id for p in people] == [rid]
+        assert people[0].email == f"{rid}@longnan.example"
+        assert people[0].name.endswith("人民政府办公室")
+    assert rec.for_code("621200")[0].name == "陇南市人民政府办公室"
+    assert rec.for_code("999999") == []
+    assert rec.smtp is not None and rec.smtp.security == "starttls" and rec.smtp.effective_port == 587
+    assert rec.smtp.username_env == "TWOMOUNTAINS_SMTP_USER"
+
+
+def _edit(data: dict, path: tuple, value) -> None:
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+
+
+_DELETE = object()
+BAD_CONFIGS = {
+    "county without recipient": (("counties", "621228"), _DELETE, ["621228", "两当县", "没有配置收件人"]),
+    "foreign domain": (("counties", "621202", 0, "email"), "wudu@example.com",
+                       ["example.com", "不在允许的域名", "longnan.example"]),
+    "bad slug": (("counties", "621202", 0, "id"), "Wu Du", ["收件人标识", "Wu Du", "无效"]),
+    "path-like slug": (("counties", "621202", 0, "id"), "../etc", ["收件人标识", "无效"]),
+    "duplicate id": (("counties", "621221", 0, "id"), "wudu", ["wudu", "重复"]),
+    "unknown county": (("counties", "621299"), [{"id": "x", "name": "某县", "email": "x@longnan.example"}],
+                       ["621299", "不在目录"]),
+    "no city recipient": (("city",), [], ["市级汇总报告", "621200"]),
+    "invalid address": (("counties", "621202", 0, "email"), "wudu@@longnan.example", ["格式无效"]),
+    "header in name": (("counties", "621202", 0, "name"), "武都区\nBcc: x@longnan.example", ["控制字符"]),
+    "secret instead of env name": (("smtp", "password_env"), "hunter2 secret!", ["不是环境变量名"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_invalid_recipients_are_refused_in_chinese(catalogue, tmp_path, case):
+    path_, value, expected = BAD_CONFIGS[case]
+    data = yaml.safe_load(RECIPIENTS_YAML.read_text(encoding="utf-8"))
+    _edit(data, path_, value)
+    bad = tmp_path / "recipients.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RecipientsError) as info:
+        load_recipients(catalogue, bad)
+    message = str(info.value)
+    for text in expected:
+        assert text in message, (text, message)
+    assert "Traceback" not in message and "pydantic" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_malformed_yaml_is_refused(catalogue, tmp_path):
+    bad = tmp_path / "recipients.yaml"
+    bad.write_text("verified: false\ncounties: [\n  {id: wudu\n", encoding="utf-8")
+    with pytest.raises(RecipientsError, match="不是有效的 YAML") as info:
+        load_recipients(catalogue, bad)
+    assert "行" in str(info.value) and "Traceback" not in str(info.value)
+
+
+# outbox ------------------------------------------------------------------------------
+
+def test_outbox_gives_each_recipient_only_its_own_report(catalogue, recipients, ledger, v1, tmp_path):
+    folder, manifest = v1
+    todo = plan_deliveries(manifest, recipients, ledger, "outbox", catalogue)
+    assert len(todo) == 10
+    lines = describe(todo)
+    assert lines[1] == f"将放入发件箱 武都区人民政府办公室 <wudu@longnan.example>：{_names(catalogue)['621202']}（第1版）"
+    outbox = tmp_path / "outbox"
+    outcomes = _deliver_all(todo, folder, ledger, outbox_dir=outbox)
+    assert [o.status for o in outcomes] == ["delivered"] * 10
+
+    assert {p.name for p in outbox.iterdir()} == set(IDS.values())
+    for code, name in _names(catalogue).items():
+        rid = IDS[code]
+        box = outbox / rid / str(YEAR) / "v1"
+        assert sorted(p.name for p in box.iterdir()) == sorted([name, name.removesuffix(".pdf") + ".txt"])
+        assert (box / name).read_bytes() == (folder / name).read_bytes()
+        text = (box / (name.removesuffix(".pdf") + ".txt")).read_text(encoding="utf-8")
+        assert recipients.for_code(code)[0].name in text and "陇南市生态环境局" in text and "示例数据" in text
+        assert not list(box.glob(".*.tmp"))
+
+    assert plan_deliveries(manifest, recipients, ledger, "outbox", catalogue) == []
+    assert describe([]) == ["没有需要发送的报告（均已送达）。"]
+    rows = ledger.rows(YEAR, 1)
+    assert len(rows) == 10 and {r["status"] for r in rows} == {"delivered"} and {r["attempts"] for r in rows} == {1}
+    # another channel is another delivery; a repeated call for a delivered one sends nothing
+    assert len(plan_deliveries(manifest, recipients, ledger, "email", catalogue)) == 10
+    assert deliver_one(todo[0], folder, ledger, outbox_dir=outbox).status == "skipped"
+    assert ledger.rows(YEAR, 1)[0]["attempts"] == 1
+
+
+def test_changed_pdf_is_refused(catalogue, recipients, ledger, v1, tmp_path):
+    folder, manifest = v1
+    todo = plan_deliveries(manifest, recipients, ledger, "outbox", catalogue)
+    victim = next(d for d in todo if d.county_code == "621222")
+    (folder / victim.file_name).write_bytes(_pdf(victim.file_name, "tampered"))
+    outbox = tmp_path / "outbox"
+    outcome = deliver_one(victim, folder, ledger, outbox_dir=outbox)
+    assert outcome.status == "failed" and "SHA-256" in outcome.error and "拒绝发送" in outcome.error
+    assert not outbox_path(victim, outbox).exists()
+    row = ledger.get("wenxian", victim.report_sha256, "outbox")
+    assert row["status"] == "failed" and "不一致" in row["last_error"]
+    others = [deliver_one(d, folder, ledger, outbox_dir=outbox) for d in todo if d is not victim]
+    assert [o.status for o in others] == ["delivered"] * 9
+
+
+def test_unsafe_or_unknown_manifest_names_are_refused(catalogue, recipients, ledger, v1):
+    _, manifest = v1
+    for bad in ("621202_../../etc/passwd.pdf", "../621202_x.pdf", "621202_x.exe", "629999_某县_2023.pdf"):
+        hostile = {**manifest, "outputs": {bad: "a" * 64}}
+        with pytest.raises(DistributionError):
+            plan_deliveries(hostile, recipients, ledger, "outbox", catalogue)
+    with pytest.raises(DistributionError, match="发送方式"):
+        plan_deliveries(manifest, recipients, ledger, "fax", catalogue)
+
+
+def test_delivery_ledger_shares_the_submission_database(reports, ledger):
+    submissions = Ledger.at(reports)
+    try:
+        assert submissions.url == ledger.url
+        tables = set(inspect(create_engine(ledger.url)).get_table_names())
+        assert {"submissions", "facts", "deliveries"} <= tables
+    finally:
+        submissions.close()
+
+
+# email (real SMTP server) -----------------------------------------------------------
+
+def test_email_sends_each_report_once_with_its_pdf(catalogue, recipients, ledger, v1, smtp_server):
+    folder, manifest = v1
+    server = smtp_server()
+    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    outcomes = _deliver_all(todo, folder, ledger, smtp=server.settings())
+    assert [o.status for o in outcomes] == ["delivered"] * 10
+
+    got = server.handler.got
+    assert len(got) == 10
+    by_address = {r.rcpt_tos[0]: r for r in got}
+    for code, name in _names(catalogue).items():
+        person = recipients.for_code(code)[0]
+        received = by_address[person.email]
+        msg = received.message
+        assert received.rcpt_tos == [person.email] and received.mail_from == SENDER
+        assert [a.addr_spec for a in msg["To"].addresses] == [person.email]
+        assert msg["To"].addresses[0].display_name == person.name
+        attachments = _attachments(msg)
+        assert len(attachments) == 1
+        assert attachments[0].get_content_type() == "application/pdf"
+        assert attachments[0].get_filename() == name
+        assert attachments[0].get_content() == (folder / name).read_bytes()
+        subject = str(msg["Subject"])
+        assert "两山转化绩效评价" in subject and "第1版" in subject and "示例数据" in subject
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        html = msg.get_body(preferencelist=("html",)).get_content()
+        assert text.startswith(f"{person.name}：") and "陇南市生态环境局" in text and "示例数据" in text
+        assert "修订说明" not in text and "&" not in text
+        assert person.name in html
+        delivery = next(d for d in todo if d.recipient.id == person.id)
+        assert msg["Message-ID"] == delivery.message_id == \
+            f"<{delivery.report_sha256[:16]}.{person.id}.v1@twomountains>"
+
+    rows = ledger.rows(YEAR)
+    assert len(rows) == 10
+    assert all(r["status"] == "delivered" and r["message_id"] and r["delivered_at"] for r in rows)
+    assert plan_deliveries(manifest, recipients, ledger, "email", catalogue) == []
+
+
+def test_server_down_mid_run_then_rerun_sends_each_report_exactly_once(catalogue, recipients, ledger, v1,
+                                                                       smtp_server):
+    folder, manifest = v1
+    server = smtp_server()
+    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    for delivery in todo[:4]:
+        assert deliver_one(delivery, folder, ledger, smtp=server.settings()).status == "delivered"
+    server.stop()
+    for delivery in todo[4:]:
+        with pytest.raises(TransientDeliveryError) as info:
+            deliver_one(delivery, folder, ledger, smtp=server.settings())
+        assert "连接被拒绝" in info.value.reason and info.value.recipient_id == delivery.recipient.id
+    failed = [r for r in ledger.rows(YEAR) if r["status"] == "failed"]
+    assert len(failed) == 6 and all("连接被拒绝" in r["last_error"] and r["attempts"] == 1 for r in failed)
+
+    server.start()  # same port if it is still free, otherwise settings() follows the move
+    ledger.close()
+    ledger = DeliveryLedger(ledger.url)  # a new run: only the database remembers
+    again = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    assert [(d.recipient.id, d.file_name) for d in again] == [(d.recipient.id, d.file_name) for d in todo[4:]]
+    assert [o.status for o in _deliver_all(again, folder, ledger, smtp=server.settings())] == ["delivered"] * 6
+
+    counts = Counter((r.rcpt_tos[0], _attachments(r.message)[0].get_filename()) for r in server.handler.got)
+    expected = {(recipients.for_code(code)[0].email, name) for code, name in _names(catalogue).items()}
+    assert set(counts) == expected and set(counts.values()) == {1}
+    rows = ledger.rows(YEAR)
+    assert all(r["status"] == "delivered" and r["last_error"] is None for r in rows)
+    assert sorted(r["attempts"] for r in rows) == [1] * 4 + [2] * 6
+    assert plan_deliveries(manifest, recipients, ledger, "email", catalogue) == []
+
+
+def test_rejected_recipient_fails_alone(catalogue, recipients, ledger, v1, smtp_server):
+    folder, manifest = v1
+    server = smtp_server(reject="wenxian@longnan.example")
+    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    outcomes = {o.recipient_id: o for o in _deliver_all(todo, folder, ledger, smtp=server.settings())}
+    bad = outcomes.pop("wenxian")
+    assert bad.status == "failed" and "拒绝收件人" in bad.error and "550" in bad.error and bad.message_id is None
+    assert {o.status for o in outcomes.values()} == {"delivered"}
+    assert len(server.handler.got) == 9
+    assert "wenxian@longnan.example" not in {r.rcpt_tos[0] for r in server.handler.got}
+    sha = next(d.report_sha256 for d in todo if d.recipient.id == "wenxian")
+    row = ledger.get("wenxian", sha, "email")
+    assert row["status"] == "failed" and row["last_error"] == bad.error
+    assert [d.recipient.id for d in plan_deliveries(manifest, recipients, ledger, "email", catalogue)] == ["wenxian"]
+
+
+def test_temporary_refusal_is_transient(catalogue, recipients, ledger, v1, smtp_server):
+    folder, manifest = v1
+    server = smtp_server(tempfail="wudu@longnan.example")
+    delivery = next(d for d in plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+                    if d.recipient.id == "wudu")
+    with pytest.raises(TransientDeliveryError) as info:
+        deliver_one(delivery, folder, ledger, smtp=server.settings())
+    assert "451" in info.value.reason and "暂时" in info.value.reason
+    assert ledger.get("wudu", delivery.report_sha256, "email")["status"] == "failed"
+    server.handler.tempfail = None  # the server recovers; the orchestrator's retry succeeds
+    assert deliver_one(delivery, folder, ledger, smtp=server.settings()).status == "delivered"
+    assert ledger.get("wudu", delivery.report_sha256, "email")["attempts"] == 2
+    assert len(server.handler.got) == 1
+
+
+def test_starttls_on_a_server_without_it_is_a_permanent_failure(catalogue, recipients, ledger, v1, smtp_server):
+    folder, manifest = v1
+    server = smtp_server()
+    delivery = plan_deliveries(manifest, recipients, ledger, "email", catalogue)[0]
+    outcome = deliver_one(delivery, folder, ledger, smtp=server.settings(security="starttls"))
+    assert outcome.status == "failed" and "STARTTLS" in outcome.error
+    assert server.handler.got == []
+
+
+def test_missing_credentials_are_a_clear_error(catalogue, recipients, ledger, v1, smtp_server, monkeypatch):
+    folder, manifest = v1
+    server = smtp_server()
+    monkeypatch.delenv("TWOMOUNTAINS_TEST_SMTP_USER", raising=False)
+    monkeypatch.setenv("TWOMOUNTAINS_TEST_SMTP_PASSWORD", "x")
+    settings = server.settings(username_env="TWOMOUNTAINS_TEST_SMTP_USER",
+                               password_env="TWOMOUNTAINS_TEST_SMTP_PASSWORD")
+    delivery = plan_deliveries(manifest, recipients, ledger, "email", catalogue)[0]
+    with pytest.raises(DistributionError, match="TWOMOUNTAINS_TEST_SMTP_USER") as info:
+        deliver_one(delivery, folder, ledger, smtp=settings)
+    assert "环境变量" in str(info.value)
+    assert ledger.rows() == [] and server.handler.got == []
+
+
+def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, recipients, ledger, v1, reports,
+                                                                   smtp_server):
+    folder1, manifest1 = v1
+    server = smtp_server()
+    _deliver_all(plan_deliveries(manifest1, recipients, ledger, "email", catalogue), folder1, ledger,
+                 smtp=server.settings())
+    assert len(server.handler.got) == 10
+
+    names = _names(catalogue)
+    files = {name: (folder1 / name).read_bytes() for name in names.values()}  # carried over byte-identical
+    files[names["621221"]] = _pdf(names["621221"], "v2")
+    files[names["621200"]] = _pdf(names["621200"], "v2")
+    notes = ["“森林覆盖率”由 52.1% 更正为 53.4%（林草局 2024-03-05 更正来函）", "A<B & C > D"]
+    folder2, manifest2 = write_version(reports, 2, files, {"621221": notes, "621200": ["成县数据更正，汇总排名随之更新"]})
+    todo = plan_deliveries(manifest2, recipients, ledger, "email", catalogue)
+    assert [(d.recipient.id, d.version) for d in todo] == [("city-leaders", 2), ("chengxian", 2)]
+    assert all("含修订说明" in line for line in describe(todo))
+    _deliver_all(todo, folder2, ledger, smtp=server.settings())
+
+    assert len(server.handler.got) == 12
+    chengxian = next(r.message for r in server.handler.got[10:] if r.rcpt_tos == ["chengxian@longnan.example"])
+    text = chengxian.get_body(preferencelist=("plain",)).get_content()
+    html = chengxian.get_body(preferencelist=("html",)).get_content()
+    assert "修订说明" in text and all(line in text for line in notes)  # plain text: no HTML entities
+    assert "A&lt;B &amp; C &gt; D" in html and "A<B & C" not in html
+    assert "修订" in str(chengxian["Subject"]) and chengxian["Message-ID"].endswith(".chengxian.v2@twomountains>")
+    assert _attachments(chengxian)[0].get_content() == files[names["621221"]]
+
+    # a further correction of one county that leaves the summary unchanged sends that county only
+    files[names["621202"]] = _pdf(names["621202"], "v3")
+    _, manifest3 = write_version(reports, 3, files, {"621202": ["武都区数据更正"]})
+    assert [d.recipient.id for d in plan_deliveries(manifest3, recipients, ledger, "email", catalogue)] == ["wudu"]
+
+
+def test_no_header_injection_through_names_or_notes(recipients, smtp_server):
+    person = recipients.for_code("621202")[0]
+    delivery = Delivery(recipient=person, county_code="621202", year=YEAR, version=1,
+                        file_name="621202_武都区_2023年度两山转化绩效评价.pdf", report_sha256="ab" * 32,
+                        channel="email", title="武都区\r\nBcc: evil@longnan.example\r\n",
+                        revision_lines=("第一行\r\nX-Evil: 1",))
+    settings = smtp_server().settings()
+    raw = build_message(delivery, b"%PDF-1.7", settings).as_bytes(policy=policy.SMTP)
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    assert "\n" not in str(parsed["Subject"]) and "Bcc: evil" in str(parsed["Subject"])
+    # an id or a file name that would escape the outbox is refused before anything happens
+    with pytest.raises(DistributionError):
+        replace(delivery, file_name="621202_../../x.pdf").check()
