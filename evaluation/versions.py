@@ -123,6 +123,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Code that never shapes a report: changing how reports are mailed must not re-issue them.
+_NOT_IN_REPORTS = ("evaluation/distribution/", "templates/email/")
+
+
 def code_hash(root: Path | None = None) -> str:
     """A hash of the code, validation suites and templates that shape the output (part of every manifest)."""
     root = root or Path(__file__).resolve().parent.parent
@@ -130,6 +134,7 @@ def code_hash(root: Path | None = None) -> str:
     files = sorted(
         p for pattern in ("evaluation/**/*.py", "templates/**/*", "expectations/**/*.json", "expectations/*.yaml")
         for p in root.glob(pattern) if p.is_file() and "__pycache__" not in p.parts
+        and not any(p.relative_to(root).as_posix().startswith(skip) for skip in _NOT_IN_REPORTS)
     )
     for p in files:
         digest.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")

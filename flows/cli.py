@@ -60,7 +60,14 @@ def run(
         err.print(f"[red]数据目录不存在：{data}[/red]")
         raise typer.Exit(2)
     _load_catalogue(config_dir)  # fail fast, with a clear message, before Prefect starts
+    _evaluate(year=year, data=data, out=out, run_date=run_date, allow_incomplete=allow_incomplete,
+              config_dir=config_dir, ledger=ledger, cache_dir=cache_dir, refresh_cache=refresh_cache)
 
+
+def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allow_incomplete: bool = False,
+              config_dir: Optional[Path] = None, ledger: Optional[str] = None, cache_dir: Optional[Path] = None,
+              refresh_cache: bool = False) -> dict:
+    """Run the annual flow (Prefect's temporary local server unless PREFECT_API_URL names one) and report."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with console.status("正在启动 Prefect（本地临时模式）…"):
@@ -84,12 +91,77 @@ def run(
         raise typer.Exit(1)
     folder = Path(outcome["folder"])
     if status == "unchanged":
-        console.print(f"没有变化：输入数据、配置和程序均未变化，沿用第 {outcome['version']} 版。")
+        console.print(f"没有变化：各报告内容均未变化，沿用第 {outcome['version']} 版。")
     else:
         _print_scores(outcome.get("scores", []), config_dir)
         if outcome.get("incomplete"):
             console.print("[yellow]注意：数据不完整，报告已标注“未完整（临时）”。[/yellow]")
+        if outcome.get("carried"):
+            console.print(f"第 {outcome['version']} 版：重新出具 {len(outcome['rendered'])} 份报告，"
+                          f"{len(outcome['carried'])} 份内容未变、沿用原文件。")
     console.print(f"报告目录 / reports: [bold]{folder}[/bold] （{len(outcome['files'])} 个 PDF + manifest.json）")
+    return outcome
+
+
+@app.command()
+def correct(
+    file: Path = typer.Argument(..., help="更正后的数据文件（xlsx 或 csv）/ the corrected table"),
+    department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
+    year: int = typer.Option(..., "--year", help="数据年度 / year of the data"),
+    reason: str = typer.Option(..., "--reason", help="更正原因（写入修订说明）/ why it is corrected"),
+    data: Path = typer.Option(REPO / "data" / "sample", "--data", help="数据目录 / data folder"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告输出目录 / output folder"),
+    run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
+) -> None:
+    """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed.
+
+    退出码 / exit code: 0 已更正或没有变化, 1 更正文件未通过校验, 2 参数或文件错误.
+    """
+    from evaluation import pipeline
+    from evaluation.ingest import IngestError, receive_file
+    from evaluation.ledger import Ledger
+
+    catalogue = _load_catalogue(config_dir)
+    if department not in catalogue.sources:
+        err.print(f"[red]未知部门：{department}。可选：{'、'.join(sorted(catalogue.sources))}[/red]")
+        raise typer.Exit(2)
+    if not (1990 <= year <= 2100) or not reason.strip():
+        err.print("[red]请给出有效的年度和更正原因（--reason）。[/red]")
+        raise typer.Exit(2)
+    name = catalogue.departments[department].name
+    try:
+        received = receive_file(file, catalogue.sources[department], year)
+    except IngestError as exc:
+        err.print(f"{name}《{file.name}》无法读取：{exc}", markup=False)
+        raise typer.Exit(2) from None
+    book = Ledger.at(out, ledger)
+    try:
+        intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
+        checked = pipeline.check_one(intake, catalogue, previous=pipeline.year_values(book, catalogue, year - 1))
+        if not checked.accepted:
+            pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
+            console.print(checked.message or f"{name}《{file.name}》无法读取。", markup=False, soft_wrap=True)
+            err.print("[red]更正文件未通过校验，已记录但未采用；原数据继续有效。[/red]")
+            raise typer.Exit(1)
+        recorded = pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
+    finally:
+        book.close()
+    if recorded.new:
+        replaced = f"，取代 {recorded.supersedes[:12]}" if recorded.supersedes else ""
+        console.print(f"已登记{name}的更正《{file.name}》（提交编号 {recorded.submission_id[:12]}{replaced}）。", markup=False)
+    else:
+        console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。", markup=False)
+    outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger)
+    for code, lines in sorted(outcome.get("revisions", {}).items()):
+        console.print(f"[bold]{code} 修订说明[/bold]")
+        for line in lines:
+            console.print(f"  {line}", markup=False, soft_wrap=True)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _state_data(state) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import socket
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -136,7 +135,8 @@ def _pdf(file_name: str, edition: str = "") -> bytes:
 
 
 def write_version(reports: Path, version: int, files: dict[str, bytes],
-                  revisions: dict[str, list[str]] | None = None) -> tuple[Path, dict]:
+                  revisions: dict[str, list[str]] | None = None,
+                  editions: dict[str, int] | None = None) -> tuple[Path, dict]:
     """reports/<year>/v<N>/ with the PDFs and a manifest shaped like pipeline.build_manifest's."""
     folder = reports / str(YEAR) / f"v{version}"
     folder.mkdir(parents=True)
@@ -147,6 +147,8 @@ def write_version(reports: Path, version: int, files: dict[str, bytes],
         "inputs": [], "year": YEAR, "version": version, "run_date": f"{YEAR + 1}-03-01", "sample_data": True,
         "incomplete": False,
         "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "content_keys": {name: hashlib.sha256(b"key:" + data).hexdigest() for name, data in sorted(files.items())},
+        "editions": {name: int((editions or {}).get(name, version)) for name in sorted(files)},
         "scores": [], "revisions": {code: list(lines) for code, lines in sorted((revisions or {}).items())},
         "validation": {},
     }
@@ -390,6 +392,7 @@ def test_server_down_mid_run_then_rerun_sends_each_report_exactly_once(catalogue
     assert all(r["status"] == "delivered" and r["last_error"] is None for r in rows)
     assert sorted(r["attempts"] for r in rows) == [1] * 4 + [2] * 6
     assert plan_deliveries(manifest, recipients, ledger, "email", catalogue) == []
+    ledger.close()
 
 
 def test_rejected_recipient_fails_alone(catalogue, recipients, ledger, v1, smtp_server):
@@ -459,7 +462,9 @@ def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, re
     files[names["621221"]] = _pdf(names["621221"], "v2")
     files[names["621200"]] = _pdf(names["621200"], "v2")
     notes = ["“森林覆盖率”由 52.1% 更正为 53.4%（林草局 2024-03-05 更正来函）", "A<B & C > D"]
-    folder2, manifest2 = write_version(reports, 2, files, {"621221": notes, "621200": ["成县数据更正，汇总排名随之更新"]})
+    carried = {name: 1 for code, name in names.items() if code not in ("621221", "621200")}
+    folder2, manifest2 = write_version(reports, 2, files, {"621221": notes, "621200": ["成县数据更正，汇总排名随之更新"]},
+                                       carried)
     todo = plan_deliveries(manifest2, recipients, ledger, "email", catalogue)
     assert [(d.recipient.id, d.version) for d in todo] == [("city-leaders", 2), ("chengxian", 2)]
     assert all("含修订说明" in line for line in describe(todo))
@@ -476,7 +481,8 @@ def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, re
 
     # a further correction of one county that leaves the summary unchanged sends that county only
     files[names["621202"]] = _pdf(names["621202"], "v3")
-    _, manifest3 = write_version(reports, 3, files, {"621202": ["武都区数据更正"]})
+    _, manifest3 = write_version(reports, 3, files, {"621202": ["武都区数据更正"]},
+                                 {**carried, names["621221"]: 2, names["621200"]: 2})
     assert [d.recipient.id for d in plan_deliveries(manifest3, recipients, ledger, "email", catalogue)] == ["wudu"]
 
 
@@ -494,3 +500,24 @@ def test_no_header_injection_through_names_or_notes(recipients, smtp_server):
     # an id or a file name that would escape the outbox is refused before anything happens
     with pytest.raises(DistributionError):
         replace(delivery, file_name="621202_../../x.pdf").check()
+
+
+def test_undelivered_carried_report_goes_out_as_its_own_edition(catalogue, recipients, ledger, v1, reports, tmp_path):
+    folder1, manifest1 = v1
+    outbox = tmp_path / "outbox"
+    todo = plan_deliveries(manifest1, recipients, ledger, "outbox", catalogue)
+    _deliver_all([d for d in todo if d.recipient.id != "liangdang"], folder1, ledger, outbox_dir=outbox)
+
+    names = _names(catalogue)
+    files = {name: (folder1 / name).read_bytes() for name in names.values()}
+    files[names["621202"]] = _pdf(names["621202"], "v2")
+    carried = {name: 1 for code, name in names.items() if code != "621202"}
+    folder2, manifest2 = write_version(reports, 2, files, {"621202": ["武都区数据更正"]}, carried)
+    again = {d.recipient.id: d for d in plan_deliveries(manifest2, recipients, ledger, "outbox", catalogue)}
+    assert sorted(again) == ["liangdang", "wudu"]
+    assert again["liangdang"].version == 1 and again["liangdang"].revision_lines == ()
+    assert again["wudu"].version == 2 and again["wudu"].revision_lines == ("武都区数据更正",)
+    for delivery in again.values():
+        assert deliver_one(delivery, folder2, ledger, outbox_dir=outbox).status == "delivered"
+    assert (outbox / "liangdang" / str(YEAR) / "v1" / names["621228"]).read_bytes() == files[names["621228"]]
+    assert (outbox / "wudu" / str(YEAR) / "v2" / names["621202"]).read_bytes() == files[names["621202"]]

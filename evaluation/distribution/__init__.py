@@ -69,18 +69,30 @@ def _title(code: str, year: int, catalogue: Catalogue) -> str:
     raise DistributionError(f"清单中的报告代码 {code} 既不是目录中的区县，也不是市级代码 {catalogue.city.code}")
 
 
-def _manifest_fields(manifest: dict[str, Any]) -> tuple[int, int, dict[str, str], dict[str, Any], bool]:
+def _manifest_fields(manifest: dict[str, Any]) -> tuple[int, int, dict[str, str], dict[str, Any], dict[str, Any], bool]:
     try:
         year, version = int(manifest["year"]), int(manifest["version"])
         outputs = manifest["outputs"]
     except (KeyError, TypeError, ValueError):
         raise DistributionError("版本清单（manifest.json）缺少有效的 year、version 或 outputs") from None
-    if not isinstance(outputs, dict):
-        raise DistributionError("版本清单（manifest.json）的 outputs 应为“文件名: SHA-256”的映射")
     revisions = manifest.get("revisions") or {}
-    if not isinstance(revisions, dict):
-        raise DistributionError("版本清单（manifest.json）的 revisions 应为“代码: 说明列表”的映射")
-    return year, version, outputs, revisions, bool(manifest.get("sample_data", False))
+    editions = manifest.get("editions") or {}
+    for key, value, shape in (("outputs", outputs, "文件名: SHA-256"), ("revisions", revisions, "代码: 说明列表"),
+                              ("editions", editions, "文件名: 版次")):
+        if not isinstance(value, dict):
+            raise DistributionError(f"版本清单（manifest.json）的 {key} 应为“{shape}”的映射")
+    return year, version, outputs, revisions, editions, bool(manifest.get("sample_data", False))
+
+
+def _edition(editions: dict[str, Any], file_name: str, version: int) -> int:
+    """The version whose rendering a file is (lower than `version` for a carried-over file)."""
+    try:
+        edition = int(editions.get(file_name, version))
+    except (TypeError, ValueError):
+        raise DistributionError(f"版本清单中 {file_name} 的版次无效") from None
+    if not 1 <= edition <= version:
+        raise DistributionError(f"版本清单中 {file_name} 的版次 {edition} 超出范围（1–{version}）")
+    return edition
 
 
 def _check_output(file_name: Any, sha256: Any) -> None:
@@ -92,10 +104,16 @@ def _check_output(file_name: Any, sha256: Any) -> None:
 
 def plan_deliveries(manifest: dict[str, Any], recipients: Recipients, deliveries: DeliveryLedger, channel: str,
                     catalogue: Catalogue) -> list[Delivery]:
-    """Every (report, recipient) of a version's manifest that the ledger does not show delivered."""
+    """Every (report, recipient) of a version's manifest that the ledger does not show delivered.
+
+    A Delivery's ``version`` is the edition printed on the PDF: the manifest's ``editions``
+    entry for a file carried over unchanged from an earlier version (so an undelivered
+    carried-over report goes out as the edition it is, without this version's 修订说明),
+    the manifest's ``version`` otherwise or when the manifest has no ``editions``.
+    """
     if channel not in CHANNELS:
         raise DistributionError(f"未知的发送方式“{channel}”（应为 outbox 或 email）")
-    year, version, outputs, revisions, sample = _manifest_fields(manifest)
+    year, version, outputs, revisions, editions, sample = _manifest_fields(manifest)
     planned: list[Delivery] = []
     for file_name, sha256 in sorted(outputs.items()):
         _check_output(file_name, sha256)
@@ -104,11 +122,12 @@ def plan_deliveries(manifest: dict[str, Any], recipients: Recipients, deliveries
         people = recipients.for_code(code)
         if not people:
             raise DistributionError(f"报告 {file_name} 没有收件人（代码 {code}），请检查收件人配置")
-        lines = tuple(str(line) for line in revisions.get(code) or ())
+        edition = _edition(editions, file_name, version)
+        lines = tuple(str(line) for line in revisions.get(code) or ()) if edition == version else ()
         for person in sorted(people, key=lambda r: r.id):
             if deliveries.delivered(person.id, sha256, channel):
                 continue
-            planned.append(Delivery(recipient=person, county_code=code, year=year, version=version,
+            planned.append(Delivery(recipient=person, county_code=code, year=year, version=edition,
                                     file_name=file_name, report_sha256=sha256, channel=channel,  # type: ignore[arg-type]
                                     title=title, revision_lines=lines, sample=sample))
     return planned

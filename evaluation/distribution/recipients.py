@@ -299,7 +299,7 @@ def _describe_error(err: dict[str, Any]) -> str:
     else:
         msg = _ERROR_TYPES.get(err["type"], str(err["msg"]))
         if err["type"] == "literal_error":
-            msg += f"（{err.get('ctx', {}).get('expected', '')}）"
+            msg += f"（{str(err.get('ctx', {}).get('expected', '')).replace(' or ', '、').replace(', ', '、')}）"
     return f"{loc}：{msg}" if loc else msg
 
 
