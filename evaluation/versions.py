@@ -38,13 +38,16 @@ def versions(out_dir: Path, year: int) -> list[int]:
     return sorted(found)
 
 
+def read_manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+
+
 def latest(out_dir: Path, year: int) -> tuple[int, dict] | None:
     found = versions(out_dir, year)
     if not found:
         return None
     n = found[-1]
-    manifest = json.loads((year_dir(out_dir, year) / f"v{n}" / MANIFEST).read_text(encoding="utf-8"))
-    return n, manifest
+    return n, read_manifest(year_dir(out_dir, year) / f"v{n}")
 
 
 @contextlib.contextmanager

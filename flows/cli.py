@@ -160,6 +160,52 @@ def correct(
             console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
+@app.command()
+def distribute(
+    year: int = typer.Option(..., "--year", help="评价年度 / year"),
+    version: Optional[int] = typer.Option(None, "--version", help="报告版本（默认最新）/ version (default: latest)"),
+    channel: str = typer.Option("outbox", "--channel", help="outbox 发件箱（默认）或 email 邮件 / outbox or email"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只列出将发送的内容 / only show what would be sent"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox", help="发件箱目录（默认 <out>/outbox）/ outbox folder"),
+    recipients: Optional[Path] = typer.Option(None, "--recipients", help="收件人配置（默认 config/recipients.yaml）/ recipients file"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+) -> None:
+    """把评价报告分发给各县区政府和市领导，每份只送一次 / Send each county its scorecard, exactly once.
+
+    退出码 / exit code: 0 全部送达或无需发送, 1 有报告未能送达, 2 配置或参数错误.
+    """
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with console.status("正在启动 Prefect（本地临时模式）…"):
+        from flows.distribute import distribute_scorecards
+    state = distribute_scorecards(
+        year=year, version=version, channel=channel, out_dir=str(out), outbox_dir=str(outbox) if outbox else None,
+        ledger_url=ledger, config_dir=str(config_dir) if config_dir else None,
+        recipients=str(recipients) if recipients else None, dry_run=dry_run, return_state=True)
+    outcome = _state_data(state)
+    status = outcome.get("status")
+    if status == "refused":
+        err.print(outcome.get("message", ""), markup=False)
+        raise typer.Exit(2)
+    if status == "dry-run":
+        for line in outcome["lines"]:
+            console.print(line, markup=False, soft_wrap=True)
+        return
+    if status == "failed" or "counts" not in outcome:
+        err.print(f"[red]分发失败：{state.message}[/red]")
+        raise typer.Exit(1)
+    counts = outcome["counts"]
+    console.print(f"{year} 年第 {outcome['version']} 版：送达 {counts['delivered']} 份，此前已送达 {counts['skipped']} 份，"
+                  f"失败 {counts['failed']} 份。" if outcome["rows"] else "没有需要发送的报告（均已送达）。")
+    for row in outcome["rows"]:
+        if row["结果"] == "失败":
+            err.print(f"  未送达：{row['收件人']}《{row['报告']}》：{row['说明']}", markup=False)
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 

@@ -104,6 +104,21 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server, tmp_path):
     assert "621202" in str(summary.data)
     assert len(list((tmp_path / "reports" / "2023" / "v1").glob("*.pdf"))) == 10
 
+    # The distribute-scorecards deployment sends that version to the outbox, one folder per recipient.
+    with _client() as client:
+        dep = client.read_deployment_by_name("distribute-scorecards/distribute-scorecards")
+        assert dep.parameters["channel"] == "outbox" and not dep.schedules
+        run = client.create_flow_run_from_deployment(dep.id, parameters={"year": 2023, "out_dir": str(tmp_path / "reports")})
+        final = _wait(lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 300)
+        assert final and final.state.is_completed(), final and final.state
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    (deliveries,) = [a for a in artifacts if a.key == "deliveries-2023-v1"]
+    rows = json.loads(deliveries.data)
+    assert len(rows) == 10 and {r["结果"] for r in rows} == {"已送达"}
+    outbox = sorted(p.relative_to(tmp_path / "reports" / "outbox").parts[0]
+                    for p in (tmp_path / "reports" / "outbox").rglob("*.pdf"))
+    assert len(outbox) == 10 and "wudu" in outbox and "city-leaders" in outbox
+
 
 def test_correction_event_starts_a_rerun(server):
     sid = "0" * 63 + "1"
