@@ -385,9 +385,7 @@ def history(
         table.add_row(dept_name.get(s["department"], s["department"]), s["original_name"], s["id"][:12],
                       _local_time(s["received_at"]), state, "；".join(note))
     console.print(table if subs else f"{year} 年度台账中没有报送记录。")
-    found = versions.versions(out, year)
-    if found:
-        console.print("已出具的报告版本 / versions: " + "、".join(f"v{n}" for n in found))
+    _print_versions(out, year, county, catalogue, ledger)
     if facts is not None:
         name = catalogue.county(county).name
         if facts.empty:
@@ -407,6 +405,57 @@ def history(
                 t.add_row(var_name.get(f.indicator_id, f.indicator_id), "—" if f.value is None or f.value != f.value else f"{f.value:g}",
                           f.unit, str(f.row))
             console.print(t)
+
+
+def _print_versions(out: Path, year: int, county: Optional[str], catalogue, ledger_url: Optional[str]) -> None:
+    """Each issued version: what it re-issued, why, and (once distributed) what was delivered."""
+    from evaluation import versions
+    from evaluation.distribution import DeliveryLedger
+
+    found = versions.versions(out, year)
+    if not found:
+        console.print(f"{year} 年度尚未出具报告。")
+        return
+    deliveries = DeliveryLedger.at(out, ledger_url)
+    try:
+        delivered = {}
+        for row in deliveries.rows(year=year):
+            if row["status"] == "delivered":
+                delivered.setdefault(row["report_sha256"], []).append(row)
+    finally:
+        deliveries.close()
+    dept_name = {k: d.name for k, d in catalogue.departments.items()}
+    table = Table(title=f"{year} 年度报告版本 / versions")
+    for col in ("版本", "日期", "重新出具", "沿用", "更正的数据", "已送达"):
+        table.add_column(col, overflow="fold")
+    before: dict = {}
+    manifests = {}
+    for n in found:
+        m = versions.read_manifest(versions.year_dir(out, year) / f"v{n}")
+        manifests[n] = m
+        editions = m.get("editions", {})
+        renewed = [f for f in m["outputs"] if int(editions.get(f, n)) == n]
+        inputs = {i["department"]: i.get("submission_id") for i in m.get("inputs", [])}
+        changed = [dept_name.get(d, d) for d, sid in inputs.items() if before and before.get(d) != sid]
+        sent = sum(1 for f, digest in m["outputs"].items() if digest in delivered)
+        table.add_row(f"v{n}", m.get("run_date", ""), str(len(renewed)), str(len(m["outputs"]) - len(renewed)),
+                      "、".join(changed) or ("首次出具" if not before else "—"), f"{sent}/{len(m['outputs'])}")
+        before = inputs
+    console.print(table)
+    if county is None:
+        return
+    name = catalogue.county(county).name
+    console.print(f"\n[bold]{name}（{county}）各版本 / its report in each version[/bold]")
+    for n, m in manifests.items():
+        mine = [f for f in m["outputs"] if f.startswith(county + "_")]
+        for f in mine:
+            edition = int(m.get("editions", {}).get(f, n))
+            rows = delivered.get(m["outputs"][f], [])
+            sent = "；".join(f"{r['channel']} {r['recipient_id']} {_local_time(r['delivered_at'] or '')}" for r in rows)
+            state = "本版重新出具" if edition == n else f"沿用第{edition}版"
+            console.print(f"v{n}：{state}，sha256 {m['outputs'][f][:12]}，送达：{sent or '未送达'}", markup=False)
+            for line in m.get("revisions", {}).get(county, []) if edition == n else []:
+                console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def _local_time(iso: str) -> str:

@@ -13,40 +13,10 @@ from pathlib import Path
 import pytest
 
 from evaluation import versions
+from tests.flowtools import run_flow as _run, sha as _sha, task_states as _task_states
 from tests.pdftools import pdf_fonts, pdf_pages, pdf_text
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory):
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def _run(**kwargs):
-    from flows.annual import annual_evaluation
-
-    state = annual_evaluation(return_state=True, run_date="2024-03-01", **kwargs)
-    return state, state.result(raise_on_failure=False)
-
-
-def _task_states(state) -> list[tuple[str, str]]:
-    """(task name, final state name) of every task run in a flow run, read back from the API."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-    return sorted((r.name.rsplit("-", 1)[0], r.state.name) for r in runs)
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness, sample_copy, tmp_path):

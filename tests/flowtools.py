@@ -1,0 +1,29 @@
+"""Helpers for tests that run flows on the session's Prefect harness (see conftest.prefect_harness)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def run_flow(**kwargs):
+    """Run the annual flow in-process; returns (final state, its data)."""
+    from flows.annual import annual_evaluation
+
+    kwargs.setdefault("run_date", "2024-03-01")
+    state = annual_evaluation(return_state=True, **kwargs)
+    return state, state.result(raise_on_failure=False)
+
+
+def task_states(state) -> list[tuple[str, str]]:
+    """(task name, final state name) of every task run in a flow run, read back from the API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    return sorted((r.name.rsplit("-", 1)[0], r.state.name) for r in runs)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

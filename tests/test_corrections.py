@@ -1,0 +1,136 @@
+"""Issue 8: a bureau's correction re-issues only what changed, survives SIGKILL, and is idempotent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from evaluation import versions
+from evaluation.ledger import Ledger
+from tests.flowtools import run_flow, sha
+from tests.pdftools import pdf_text
+
+REPO = Path(__file__).resolve().parent.parent
+REASON = "武都区EQI录入错误，按监测站复核值更正"
+
+
+def _corrected_eco(sample: Path, dest: Path) -> Path:
+    """The ecology bureau's 2023 table with 武都区's EQI corrected from 77.51 to 76.9."""
+    lines = (sample / "2023" / "生态环境局_2023年生态环境质量.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    assert cells[:2] == ["武都区", "77.51"], cells
+    cells[1] = "76.9"
+    lines[1] = ",".join(cells)
+    dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dest
+
+
+def _correct_cmd(fixed: Path, data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", "correct", str(fixed), "--department", "eco", "--year", "2023",
+            "--reason", REASON, "--data", str(data), "--out", str(out), "--run-date", "2024-03-15"]
+
+
+def _stray_files(out: Path) -> list[Path]:
+    """Half-built versions and unfinished atomic writes anywhere under the report folder."""
+    return [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".partial" in p.name]
+
+
+def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(prefect_harness, sample_copy,
+                                                                                tmp_path):
+    out = tmp_path / "reports"
+    state, result = run_flow(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    assert result["status"] == "issued", state.message
+    v1 = out / "2023" / "v1"
+    manifest1 = versions.read_manifest(v1)
+    fixed = _corrected_eco(sample_copy, tmp_path / "eco_fixed.csv")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+
+    # 1. SIGKILL the correction while it renders: the carried reports are in the staged folder and
+    #    at least one changed report has been rendered after them.
+    partial = out / "2023" / ".v2.partial"
+    proc = subprocess.Popen(_correct_cmd(fixed, sample_copy, out), cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.is_dir() and len(list(partial.glob("*.pdf"))) >= 9:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the correction finished before it could be killed mid-render"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert versions.versions(out, 2023) == [1]  # the latest complete version is still v1
+    assert Ledger.at(out).verify() == []
+
+    # 2. Run the same correction again: it completes v2.
+    rerun = subprocess.run(_correct_cmd(fixed, sample_copy, out), cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "此前已登记" in rerun.stdout and "Traceback" not in rerun.stdout + rerun.stderr
+    assert versions.versions(out, 2023) == [1, 2]
+    assert _stray_files(out) == []
+    assert Ledger.at(out).verify() == []
+    v2 = out / "2023" / "v2"
+    manifest2 = versions.read_manifest(v2)
+    assert manifest2["outputs"] == {p.name: sha(p) for p in v2.glob("*.pdf")}  # complete
+    assert {p.name: sha(p) for p in v1.glob("*.pdf")} == manifest1["outputs"]  # v1 untouched
+
+    # 3. Re-rendered = exactly the reports whose content changed; the rest are v1's bytes.
+    changed = {f for f, key in manifest2["content_keys"].items() if key != manifest1["content_keys"][f]}
+    assert changed and len(changed) < len(manifest2["outputs"])
+    assert any(f.startswith("621202_") for f in changed)
+    for name, digest in manifest2["outputs"].items():
+        if name in changed:
+            assert manifest2["editions"][name] == 2 and digest != manifest1["outputs"][name]
+            text = re.sub(r"\s+", "", pdf_text(v2 / name))
+            assert "修订说明" in text and "本报告为第2版" in text and REASON in text
+        else:
+            assert manifest2["editions"][name] == 1 and digest == manifest1["outputs"][name]
+            assert (v2 / name).read_bytes() == (v1 / name).read_bytes()
+    wudu = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
+    assert "生态质量指数（EQI）：77.51→76.9无量纲" in wudu
+    assert any("77.51 → 76.9" in line for line in manifest2["revisions"]["621202"])
+    assert set(manifest2["revisions"]) == {name.split("_")[0] for name in changed}
+    ledger = Ledger.at(out)
+    eco = [s for s in ledger.submissions(2023, "eco")]
+    assert [s["reason"] for s in eco if s["superseded_by"] is None] == [REASON]
+
+    # 4. The same file a third time: no new version.
+    again = subprocess.run(_correct_cmd(fixed, sample_copy, out), cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0 and "没有变化" in again.stdout, again.stdout + again.stderr
+    assert versions.versions(out, 2023) == [1, 2]
+    history = subprocess.run([sys.executable, "-m", "flows.cli", "history", "--year", "2023", "--out", str(out),
+                              "--county", "621202"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert history.returncode == 0, history.stderr
+    text = re.sub(r"\s+", "", history.stdout)
+    assert "v2" in text and "77.51→76.9" in text and REASON in text
+
+
+def test_rejected_correction_is_kept_but_changes_nothing(sample_copy, tmp_path, catalogue):
+    """A correction that fails validation is recorded (nothing is lost) but does not supersede anything."""
+    from evaluation import pipeline
+    from evaluation.ingest import discover
+
+    out = tmp_path / "reports"
+    ledger = Ledger.at(out)
+    for e in discover(sample_copy, 2023, catalogue):
+        pipeline.record_one(ledger, pipeline.validate_one(pipeline.ingest_one(e, catalogue, 2023, sample_copy),
+                                                          catalogue), catalogue, "2024-03-01T00:00:00+00:00")
+    bad = _corrected_eco(sample_copy, tmp_path / "eco_bad.csv")
+    bad.write_text(bad.read_text(encoding="utf-8").replace("76.9", "176.9"), encoding="utf-8")  # EQI above 100
+    proc = subprocess.run(_correct_cmd(bad, sample_copy, out), cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "未通过校验" in proc.stderr and "生态质量指数" in proc.stdout and "Traceback" not in proc.stderr
+    subs = {s["original_name"]: s for s in Ledger.at(out).submissions(2023, "eco")}
+    assert subs["eco_bad.csv"]["status"] == "rejected" and subs["eco_bad.csv"]["supersedes"] is None
+    assert subs["生态环境局_2023年生态环境质量.csv"]["superseded_by"] is None
+    assert versions.versions(out, 2023) == []
+    assert json.dumps(Ledger.at(out).verify()) == "[]"
