@@ -356,7 +356,6 @@ def history(
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
     """报送记录、报告版本与数据来源 / Submissions, report versions and where each figure came from."""
-    from evaluation import versions
     from evaluation.ledger import Ledger
 
     catalogue = _load_catalogue(config_dir)

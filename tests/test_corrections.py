@@ -11,9 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import threading
+
+import yaml
+
 from evaluation import versions
+from evaluation.distribution import DeliveryLedger
 from evaluation.ledger import Ledger
 from tests.flowtools import run_flow, sha
+from tests.smtptools import Recorder, SmtpServer
 from tests.pdftools import pdf_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +42,27 @@ def _correct_cmd(fixed: Path, data: Path, out: Path) -> list[str]:
             "--reason", REASON, "--data", str(data), "--out", str(out), "--run-date", "2024-03-15"]
 
 
+def _recipients_for(server: SmtpServer, dest: Path) -> Path:
+    """config/recipients.yaml with its SMTP section pointed at the test server."""
+    config = yaml.safe_load((REPO / "config" / "recipients.yaml").read_text(encoding="utf-8"))
+    config["smtp"] = {"host": "127.0.0.1", "port": server.port, "security": "none",
+                      "from_address": "lianshan-pingjia@longnan.example", "timeout": 5}
+    dest.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return dest
+
+
+def _distribute(out: Path, recipients: Path):
+    from flows.distribute import distribute_scorecards
+
+    state = distribute_scorecards(year=2023, out_dir=str(out), channel="email", recipients=str(recipients),
+                                  retry_backoff_seconds=1, return_state=True)
+    return state, state.result(raise_on_failure=False)
+
+
+def _attachments(received) -> list[str]:
+    return [part.get_filename() for r in received for part in r.message.iter_attachments()]
+
+
 def _stray_files(out: Path) -> list[Path]:
     """Half-built versions and unfinished atomic writes anywhere under the report folder."""
     return [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".partial" in p.name]
@@ -48,6 +75,23 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
     assert result["status"] == "issued", state.message
     v1 = out / "2023" / "v1"
     manifest1 = versions.read_manifest(v1)
+    # v1 goes out by email. The SMTP server is down when distribution starts and comes back 2.5 s
+    # later: Prefect retries the send task with backoff, and each report arrives exactly once.
+    server = SmtpServer(Recorder())
+    recipients = _recipients_for(server, tmp_path / "recipients.yaml")
+    threading.Timer(2.5, server.start).start()
+    try:
+        state, sent = _distribute(out, recipients)
+        assert state.is_completed(), state.message
+        assert sent["counts"] == {"delivered": 10, "skipped": 0, "failed": 0}
+        assert sorted(_attachments(server.handler.got)) == sorted(manifest1["outputs"])
+        rows = DeliveryLedger.at(out).rows(year=2023)
+        assert {r["status"] for r in rows} == {"delivered"} and max(r["attempts"] for r in rows) >= 2  # retried
+        state, again = _distribute(out, recipients)
+        assert again["status"] == "nothing" and len(server.handler.got) == 10
+    finally:
+        server.stop()
+
     fixed = _corrected_eco(sample_copy, tmp_path / "eco_fixed.csv")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
@@ -101,7 +145,20 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
     eco = [s for s in ledger.submissions(2023, "eco")]
     assert [s["reason"] for s in eco if s["superseded_by"] is None] == [REASON]
 
-    # 4. The same file a third time: no new version.
+    # 4. Distribution sends only the re-issued reports, each with its 修订说明 in the mail.
+    server.handler.got.clear()
+    server.start()
+    try:
+        state, sent = _distribute(out, recipients)
+    finally:
+        server.stop()
+    assert state.is_completed() and sent["counts"]["delivered"] == len(changed)
+    assert sorted(_attachments(server.handler.got)) == sorted(changed)
+    for message in (r.message for r in server.handler.got):
+        body = message.get_body(preferencelist=("plain",)).get_content()
+        assert "修订说明" in body and REASON in body, body
+
+    # 5. The same file a third time: no new version.
     again = subprocess.run(_correct_cmd(fixed, sample_copy, out), cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0 and "没有变化" in again.stdout, again.stdout + again.stderr
