@@ -68,9 +68,13 @@ def distribute_scorecards(
     recipients: str | None = None,
     dry_run: bool = False,
     retry_backoff_seconds: float = 10.0,
+    smtp_secret: str | None = None,
 ):
     """Send the reports of `year` (default: the previous calendar year), version `version`
     (default: the latest issued), over `channel` ("outbox" or "email").
+
+    smtp_secret: the name of a Prefect Secret block holding {"username": ..., "password": ...}
+    for the SMTP login (instead of the environment variables recipients.yaml names).
 
     Returns a dict: status ("sent", "nothing", "dry-run", "partial" or "refused"), version,
     counts per outcome, and one row per delivery.
@@ -88,8 +92,14 @@ def distribute_scorecards(
     if channel == "email":
         if book.smtp is None:
             return _refuse("recipients.yaml 中没有 smtp 设置，无法通过邮件发送。")
+        smtp = book.smtp
+        if smtp_secret:
+            login = _secret_login(smtp_secret)
+            if isinstance(login, str):
+                return _refuse(login)
+            smtp = smtp.with_credentials(*login)
         try:
-            book.smtp.credentials()
+            smtp.credentials()
         except RecipientsError as exc:
             return _refuse(str(exc))
     found = versions.versions(out, year)
@@ -116,7 +126,7 @@ def distribute_scorecards(
         target = Path(outbox_dir) if outbox_dir else out / "outbox"
         rows = []
         for i, delivery in enumerate(plan, 1):
-            arg = target if channel == "outbox" else book.smtp
+            arg = target if channel == "outbox" else smtp
             state = sender(delivery, folder, ledger, arg, return_state=True)
             if state.is_failed():
                 error = state.result(raise_on_failure=False)
@@ -143,6 +153,19 @@ def distribute_scorecards(
     if counts["failed"]:
         return Failed(message=f"{counts['failed']} 份报告未能送达", data=data)
     return Completed(message=f"{counts['delivered']} delivered", data=data)
+
+
+def _secret_login(name: str) -> tuple[str, str] | str:
+    """(username, password) from a Prefect Secret block, or a Chinese message saying what is wrong."""
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(name).get()
+    except (ValueError, KeyError) as exc:
+        return f"找不到 Prefect Secret“{name}”：{type(exc).__name__}"
+    if not (isinstance(value, dict) and isinstance(value.get("username"), str) and isinstance(value.get("password"), str)):
+        return f"Prefect Secret“{name}”应为 {{\"username\": …, \"password\": …}}。"
+    return value["username"], value["password"]
 
 
 def _refuse(message: str):

@@ -44,7 +44,7 @@ class Recorder:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -53,14 +53,14 @@ def _free_port() -> int:
 class SmtpServer:
     def __init__(self, handler: Recorder):
         self.handler = handler
-        self.port = _free_port()
+        self.port = free_port()
         self.controller: Controller | None = None
 
     def start(self) -> None:
         try:
             self._start()
         except Exception:  # the old port was taken meanwhile: move, settings() follows
-            self.port = _free_port()
+            self.port = free_port()
             self._start()
 
     def _start(self) -> None:

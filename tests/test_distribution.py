@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, inspect
 
 from evaluation.distribution import (
@@ -455,3 +456,50 @@ def test_undelivered_carried_report_goes_out_as_its_own_edition(catalogue, recip
         assert deliver_one(delivery, folder2, ledger, outbox_dir=outbox).status == "delivered"
     assert (outbox / "liangdang" / str(YEAR) / "v1" / names["621228"]).read_bytes() == files[names["621228"]]
     assert (outbox / "wudu" / str(YEAR) / "v2" / names["621202"]).read_bytes() == files[names["621202"]]
+
+
+# the distribute-scorecards flow: SMTP login from a Prefect Secret block -----------------
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # loopback test server
+def test_flow_logs_in_with_a_prefect_secret_block(prefect_harness, v1, reports, tmp_path, monkeypatch):
+    import json
+
+    from aiosmtpd.smtp import AuthResult
+    from prefect.blocks.system import Secret
+
+    from flows.distribute import distribute_scorecards
+    from tests.smtptools import free_port
+
+    monkeypatch.delenv("TWOMOUNTAINS_SMTP_USER", raising=False)
+    monkeypatch.delenv("TWOMOUNTAINS_SMTP_PASSWORD", raising=False)
+    folder, manifest = v1
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    Secret(value={"username": "pingjia", "password": "s3cret"}).save("twomountains-smtp-test", overwrite=True)
+    logins: list[bool] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password) == (b"pingjia", b"s3cret"))
+        return AuthResult(success=logins[-1])
+
+    handler = Recorder()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        config = yaml.safe_load(RECIPIENTS_YAML.read_text(encoding="utf-8"))
+        config["smtp"].update(host="127.0.0.1", port=port, security="none", timeout=5)
+        path = tmp_path / "recipients.yaml"
+        path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        run = dict(year=YEAR, out_dir=str(reports), channel="email", recipients=str(path), return_state=True)
+
+        refused = distribute_scorecards(**run)  # no secret and no environment variables: refused up front
+        assert refused.is_failed() and "TWOMOUNTAINS_SMTP_USER" in refused.result(raise_on_failure=False)["message"]
+        assert handler.got == []
+
+        state = distribute_scorecards(**run, smtp_secret="twomountains-smtp-test")
+        assert state.is_completed(), state.message
+        assert state.result()["counts"]["delivered"] == 10 and len(handler.got) == 10
+        assert logins == [True] * 10
+    finally:
+        controller.stop()

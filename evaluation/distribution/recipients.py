@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from evaluation.catalogue import Catalogue, default_config_dir
 
@@ -170,8 +171,18 @@ class SmtpSettings(_Strict):
     def effective_port(self) -> int:
         return self.port or DEFAULT_PORTS[self.security]
 
+    _given: tuple[str, str] | None = PrivateAttr(default=None)
+
+    def with_credentials(self, username: str, password: str) -> "SmtpSettings":
+        """These settings with credentials handed over by the caller (e.g. from a Prefect Secret block)."""
+        copy = self.model_copy()
+        copy._given = (username, password)
+        return copy
+
     def credentials(self) -> tuple[str, str] | None:
-        """(username, password) from the environment, or None when no login is configured."""
+        """(username, password): given ones, else from the environment; None when no login is configured."""
+        if self._given is not None:
+            return self._given
         if self.username_env is None or self.password_env is None:
             return None
         missing = [name for name in (self.username_env, self.password_env) if not os.environ.get(name)]
