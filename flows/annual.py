@@ -9,16 +9,17 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.tasks import exponential_backoff
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
+from prefect.tasks import exponential_backoff
 
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ingest import Expected, TransientSourceError, discover
 from evaluation.ledger import Ledger
 from evaluation.validation import Gate
+from flows.retrying import retry_on
 
 # Tasks are cached on content keys, never on DataFrames: a submission's sha256, last year's
 # values, the config hash and the code hash (which covers the GX suites and templates).
@@ -27,17 +28,6 @@ from evaluation.validation import Gate
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 CODE = versions.code_hash()
 YEARS_BACK = 2  # past years shown in trends; last year also feeds the jump check
-
-
-def _transient(task, task_run, state) -> bool:
-    """Retry only what a retry can fix (a network error, a timeout, a 5xx, a lost DB connection)."""
-    try:
-        state.result()
-    except TransientSourceError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @_task
@@ -49,7 +39,7 @@ def receive(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) 
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(1),
-      retry_jitter_factor=0.2, retry_condition_fn=_transient)
+      retry_jitter_factor=0.2, retry_condition_fn=retry_on(TransientSourceError))
 def fetch(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
     """Fetch a bureau's table over HTTP or SQL; transient failures are retried with backoff."""
     intake = pipeline.receive_one(expected, catalogue, year, data_dir, retries=0)

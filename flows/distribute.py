@@ -29,19 +29,10 @@ from evaluation.distribution import (
     plan_deliveries,
 )
 from evaluation.distribution.recipients import RecipientsError, load_recipients
+from flows.retrying import retry_on
 
 CHANNELS = ("outbox", "email")
 STATUS_ZH = {"delivered": "已送达", "skipped": "此前已送达", "failed": "失败"}
-
-
-def _transient(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except TransientDeliveryError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -50,7 +41,8 @@ def to_outbox(delivery: Delivery, folder: Path, ledger: DeliveryLedger, outbox_d
     return deliver_one(delivery, folder, ledger, outbox_dir=outbox_dir)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_condition_fn=_transient, retry_jitter_factor=0.2)
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_jitter_factor=0.2,
+      retry_condition_fn=retry_on(TransientDeliveryError))
 def send_email(delivery: Delivery, folder: Path, ledger: DeliveryLedger, smtp) -> Outcome:
     """Mail one report over SMTP; a refused connection, a timeout or a 4xx reply is retried with backoff."""
     return deliver_one(delivery, folder, ledger, smtp=smtp)

@@ -79,6 +79,13 @@ def domain_allowed(address: str, allowed: list[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in allowed)
 
 
+def _checked_address(value: str, what: str) -> str:
+    norm = normalise_address(value)
+    if norm is None:
+        raise ValueError(f"{what}“{value}”格式无效")
+    return norm
+
+
 def _plain_name(value: str, what: str) -> str:
     value = value.strip()
     if not value:
@@ -115,10 +122,7 @@ class Recipient(_Strict):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        norm = normalise_address(value)
-        if norm is None:
-            raise ValueError(f"邮箱地址“{value}”格式无效")
-        return norm
+        return _checked_address(value, "邮箱地址")
 
 
 class SmtpSettings(_Strict):
@@ -151,10 +155,7 @@ class SmtpSettings(_Strict):
     @field_validator("from_address")
     @classmethod
     def _from_address(cls, value: str) -> str:
-        norm = normalise_address(value)
-        if norm is None:
-            raise ValueError(f"发件地址“{value}”格式无效")
-        return norm
+        return _checked_address(value, "发件地址")
 
     @field_validator("from_name")
     @classmethod
