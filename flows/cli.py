@@ -169,6 +169,7 @@ def distribute(
     out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
     outbox: Optional[Path] = typer.Option(None, "--outbox", help="发件箱目录（默认 <out>/outbox）/ outbox folder"),
     recipients: Optional[Path] = typer.Option(None, "--recipients", help="收件人配置（默认 config/recipients.yaml）/ recipients file"),
+    smtp_secret: Optional[str] = typer.Option(None, "--smtp-secret", help="存放邮件登录信息的 Prefect Secret 名称 / Prefect Secret block with the SMTP login"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
@@ -183,7 +184,8 @@ def distribute(
     state = distribute_scorecards(
         year=year, version=version, channel=channel, out_dir=str(out), outbox_dir=str(outbox) if outbox else None,
         ledger_url=ledger, config_dir=str(config_dir) if config_dir else None,
-        recipients=str(recipients) if recipients else None, dry_run=dry_run, return_state=True)
+        recipients=str(recipients) if recipients else None, dry_run=dry_run, smtp_secret=smtp_secret,
+        return_state=True)
     outcome = _state_data(state)
     status = outcome.get("status")
     if status == "refused":

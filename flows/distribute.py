@@ -85,6 +85,8 @@ def distribute_scorecards(
         if book.smtp is None:
             return _refuse("recipients.yaml 中没有 smtp 设置，无法通过邮件发送。")
         smtp = book.smtp
+        if not book.verified:
+            logger.warning("recipients.yaml says verified: false; check every address before mailing real reports")
         if smtp_secret:
             login = _secret_login(smtp_secret)
             if isinstance(login, str):
