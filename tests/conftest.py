@@ -36,3 +36,37 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A PostgreSQL server for the session (see tests/pgtools.py); skips with the reason when there is none."""
+    from tests import pgtools
+
+    reason = pgtools.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    if os.environ.get(pgtools.ENV):
+        yield pgtools.External(os.environ[pgtools.ENV])
+        return
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="twomountains-pg-"))  # outside pytest's root-only tmp tree
+    cluster = pgtools.Cluster(base)
+    try:
+        cluster.start()
+    except Exception as exc:  # noqa: BLE001 - reported as the skip reason
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"could not start a PostgreSQL test server: {exc} {getattr(exc, 'stderr', '')}")
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path):
+    """The ledger database a test runs against: SQLite in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    return request.getfixturevalue("postgres").create()

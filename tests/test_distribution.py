@@ -106,9 +106,10 @@ def v1(catalogue, reports):
 
 
 @pytest.fixture
-def ledger(reports, monkeypatch):
+def ledger(reports, monkeypatch, ledger_url):
+    """The delivery ledger on SQLite and on PostgreSQL (each test runs against both)."""
     monkeypatch.delenv(LEDGER_ENV, raising=False)
-    book = DeliveryLedger.at(reports)
+    book = DeliveryLedger.at(reports, ledger_url)
     yield book
     book.close()
 
@@ -248,7 +249,7 @@ def test_unsafe_or_unknown_manifest_names_are_refused(catalogue, recipients, led
 
 
 def test_delivery_ledger_shares_the_submission_database(reports, ledger):
-    submissions = Ledger.at(reports)
+    submissions = Ledger.at(reports, ledger.url)
     try:
         assert submissions.url == ledger.url
         tables = set(inspect(create_engine(ledger.url)).get_table_names())

@@ -258,3 +258,27 @@ def test_rejected_table_jump_warning_and_data_docs(prefect_harness, sample_copy,
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["validation-summary"])))
     assert any(docs.as_uri() in str(a.data) for a in links)
     assert any("财政局" in str(a.data) and "校验未通过" in str(a.data) for a in summaries)
+
+
+def test_annual_flow_with_the_ledger_on_postgresql(prefect_harness, postgres, sample_copy, tmp_path):
+    """The whole run against a real PostgreSQL ledger: back-fill, record, rerun, history."""
+    from evaluation.ledger import Ledger
+
+    url = postgres.create()
+    out = tmp_path / "reports"
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), ledger_url=url)
+    assert result["status"] == "issued", state.message
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), ledger_url=url)
+    assert result["status"] == "unchanged"
+    ledger = Ledger.at(out, url)
+    try:
+        assert ledger.url.startswith("postgresql") and ledger.verify() == []
+        assert {y: len(ledger.submissions(y)) for y in (2021, 2022, 2023)} == {2021: 8, 2022: 8, 2023: 8}
+    finally:
+        ledger.close()
+    assert not (out / "ledger" / "ledger.sqlite").exists()
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "history", "--year", "2023", "--out", str(out),
+                           "--ledger", url], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "统计局_2023年主要经济指标.xlsx" in proc.stdout and "v1" in proc.stdout

@@ -314,8 +314,8 @@ def test_form_is_department_specific(catalogue):
 # -- ledger ------------------------------------------------------------------------
 
 
-def test_ledger_dedupes_supersedes_and_keeps_everything(catalogue, tmp_path, sample_copy):
-    ledger = Ledger.at(tmp_path / "reports")
+def test_ledger_dedupes_supersedes_and_keeps_everything(catalogue, tmp_path, sample_copy, ledger_url):
+    ledger = Ledger.at(tmp_path / "reports", ledger_url)
     src = catalogue.sources["eco"]
     path = sample_copy / "2023" / "生态环境局_2023年生态环境质量.csv"
     first = read_submission(path, src, catalogue, 2023)
@@ -347,6 +347,7 @@ def test_ledger_dedupes_supersedes_and_keeps_everything(catalogue, tmp_path, sam
     ledger.record(bad, status="rejected", received_at="2024-02-04T00:00:00+00:00")
     assert ledger.current("eco", 2023)["id"] == r2.submission_id
     assert len(ledger.facts(2023, current_only=False)) == 2 * 9 * 5
+    assert ledger.verify() == []
     ledger.close()
 
 
