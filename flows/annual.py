@@ -211,6 +211,22 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
 
 
 @_task
+def render_batch(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
+    """Render many reports on every core, logging progress every tenth."""
+    from evaluation.reporting.parallel import default_workers, render_many
+
+    logger = get_run_logger()
+    workers = min(default_workers(), len(reports))
+    logger.info("rendering %d reports in %d worker processes", len(reports), workers)
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            logger.info("rendered %d/%d (%s)", done, total, name)
+
+    return render_many(reports, folder, workers=workers, progress=progress)
+
+
+@_task
 def render(report: pipeline.PlannedReport, folder: Path) -> str:
     digest = pipeline.render_one(report, folder)
     get_run_logger().info("rendered %s", report.file_name)
@@ -228,6 +244,7 @@ def annual_evaluation(
     ledger_url: str | None = None,
     cache_dir: str | None = None,
     refresh_cache: bool = False,
+    render_parallel_from: int = 24,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
@@ -235,6 +252,8 @@ def annual_evaluation(
 
     cache_dir: where cached task results are kept (default <out_dir>/.cache/prefect).
     refresh_cache: recompute every cached step (the cache is then rewritten).
+    render_parallel_from: with at least this many reports to render, they render in a pool of
+        worker processes (one per core, or TWOMOUNTAINS_RENDER_WORKERS); fewer render here.
 
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
     """
@@ -294,10 +313,12 @@ def annual_evaluation(
                    for name in carried}
         if carried:
             logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
-        for report in to_render:
-            issued = pipeline.with_edition(report, version=version, run_date=run_date,
-                                           revision=revisions.get(report.county_code, ()))
-            outputs[report.file_name] = render(issued, staged)
+        issued = [pipeline.with_edition(report, version=version, run_date=run_date,
+                                        revision=revisions.get(report.county_code, ())) for report in to_render]
+        if len(issued) >= render_parallel_from:  # worth the worker processes' start-up (about 2 s)
+            outputs.update(render_batch(issued, staged))
+        else:
+            outputs.update({report.file_name: render(report, staged) for report in issued})
         findings = {i.department: i.report.findings for i in intakes if i.report is not None}
         manifest = pipeline.build_manifest(
             fingerprint, year=year, version=version, run_date=run_date, sample=sample, incomplete=bool(problems),

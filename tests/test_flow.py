@@ -261,13 +261,20 @@ def test_rejected_table_jump_warning_and_data_docs(prefect_harness, sample_copy,
 
 
 def test_annual_flow_with_the_ledger_on_postgresql(prefect_harness, postgres, sample_copy, tmp_path):
-    """The whole run against a real PostgreSQL ledger: back-fill, record, rerun, history."""
+    """The whole run against a real PostgreSQL ledger (back-fill, record, rerun, history), with the
+    PDFs rendered in worker processes."""
     from evaluation.ledger import Ledger
 
     url = postgres.create()
     out = tmp_path / "reports"
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), ledger_url=url)
+    # render_parallel_from=1: this run renders its 10 PDFs in the pool of worker processes
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), ledger_url=url,
+                         render_parallel_from=1)
     assert result["status"] == "issued", state.message
+    assert ("render_batch", "Completed") in _task_states(state)
+    manifest = versions.read_manifest(out / "2023" / "v1")
+    assert sorted(manifest["outputs"]) == sorted(result["rendered"])
+    assert manifest["outputs"] == {p.name: _sha(p) for p in (out / "2023" / "v1").glob("*.pdf")}
     state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), ledger_url=url)
     assert result["status"] == "unchanged"
     ledger = Ledger.at(out, url)

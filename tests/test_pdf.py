@@ -373,3 +373,19 @@ def test_render_never_fetches_outside(monkeypatch, src):
                for u in _SpyFetcher.requested)
     assert all(u.startswith(TEMPLATES_DIR.as_uri() + "/") or u.startswith("data:")
                for u in _SpyFetcher.served), _SpyFetcher.served
+
+
+def test_parallel_rendering_gives_the_same_bytes(tmp_path):
+    """The worker pool renders exactly what one process renders (and writes every file whole)."""
+    from evaluation.pipeline import PlannedReport, render_one
+    from evaluation.reporting.parallel import render_many
+
+    context = json.loads((Path(__file__).parent / "fixtures" / "scorecard_context.json").read_text(encoding="utf-8"))
+    reports = [PlannedReport(f"62120{i}_测试_{i}.pdf", "621202", {**context, "version": i}) for i in range(1, 4)]
+    (tmp_path / "one").mkdir()
+    one = {r.file_name: render_one(r, tmp_path / "one") for r in reports}
+    seen = []
+    many = render_many(reports, tmp_path / "many", workers=2, progress=lambda name, done, total: seen.append((done, total)))
+    assert many == one and len(set(many.values())) == 3
+    assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == sorted(one)

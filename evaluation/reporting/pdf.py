@@ -232,3 +232,10 @@ def render_pdf(
         f" -> {out_path}" if out_path is not None else "",
     )
     return pdf_bytes
+
+
+def warm_up() -> None:
+    """Load WeasyPrint, fontconfig and the CJK font once (a process's first PDF otherwise pays for it)."""
+    import weasyprint
+
+    weasyprint.HTML(string='<html lang="zh-CN"><body style="font-family: \'Noto Sans CJK SC\'">两山</body></html>').write_pdf()
