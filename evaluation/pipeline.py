@@ -425,8 +425,10 @@ def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
     entries.append((city.code, city.name, f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf",
                     summary_context(result, catalogue, info, analysis), None,
                     f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"))
+    every = report_facts(intakes or [], catalogue)  # once: per report it would cost O(counties²)
+    by_county = {code: group for code, group in every.groupby("county_code", sort=False)}
     for unit, _name, file_name, context, county, description in entries:
-        facts = report_facts(intakes or [], catalogue, county)
+        facts = every if county is None else by_county.get(county, every.iloc[0:0])
         csv = safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
         plan.append(PlannedReport(file_name, unit, context, ((f"{unit}_{info.year}_数据.csv", csv, description),),
                                   content_key(context, facts, code)))
