@@ -18,6 +18,7 @@ GX Checkpoint that updates the Data Docs site there.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -263,19 +264,23 @@ class Gate:
     def _checkpoint(self, suite: dict):
         import great_expectations as gx
 
-        name = suite["name"]
-        if name not in self._checkpoints:
+        # A gate may meet two suites of the same name (two catalogues in one process): key on content too.
+        digest = hashlib.sha256(json.dumps(suite["expectations"], sort_keys=True, default=str).encode()).hexdigest()[:10]
+        key = (suite["name"], digest)
+        if key not in self._checkpoints:
             self.ctx  # noqa: B018 - creates the context and its pandas source
+            taken = any(k[0] == suite["name"] for k in self._checkpoints)
+            name = f"{suite['name']}_{digest}" if taken else suite["name"]
             asset = self.source.add_dataframe_asset(name)
             batch = asset.add_batch_definition_whole_dataframe("whole")
             gx_suite = self.ctx.suites.add(gx.ExpectationSuite(
                 name=name, expectations=suite["expectations"], meta=suite.get("meta")))
             vd = self.ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=gx_suite))
             actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["run"])] if self.docs_dir else []
-            self._checkpoints[name] = self.ctx.checkpoints.add(gx.Checkpoint(
+            self._checkpoints[key] = self.ctx.checkpoints.add(gx.Checkpoint(
                 name=f"{name}_checkpoint", validation_definitions=[vd], actions=actions,
                 result_format={"result_format": "COMPLETE"}))
-        return self._checkpoints[name]
+        return self._checkpoints[key]
 
     def run(self, frame: pd.DataFrame, suite: dict) -> list[dict]:
         """Run a suite against a DataFrame; return each expectation's outcome as plain data."""
