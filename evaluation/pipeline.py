@@ -199,8 +199,8 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
 
 def backfill_needed(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None) -> list[Expected]:
     """A past year's tables that the ledger has nothing accepted for but the sources may have."""
-    return [e for e in discover(data_dir or ".", year, catalogue)
-            if e.present and accepted_values(ledger, e.department, year) is None]
+    known = set(ledger.facts(year)["department"])  # one query for every bureau
+    return [e for e in discover(data_dir or ".", year, catalogue) if e.present and e.department not in known]
 
 
 def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame:
@@ -211,21 +211,6 @@ def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame
         return pd.DataFrame(index=codes, columns=list(catalogue.variables), dtype="float64")
     wide = facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
     return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
-
-
-def past_values(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None,
-                received_at: str, gate: Gate | None = None) -> pd.DataFrame:
-    """A past year's accepted values (county x variable; NaN where unknown), for the jump check,
-    progress and trends.
-
-    Taken from the ledger; a bureau with nothing accepted there for that year has its
-    table fetched from its source, validated and recorded first (so the ledger
-    remembers it too).
-    """
-    for expected in backfill_needed(ledger, catalogue, year, data_dir):
-        intake = validate_one(ingest_one(expected, catalogue, year, data_dir), catalogue, gate=gate)
-        record_one(ledger, intake, catalogue, received_at)
-    return year_values(ledger, catalogue, year)
 
 
 def completeness(intakes: list[Intake]) -> list[str]:
