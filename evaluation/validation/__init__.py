@@ -2,7 +2,7 @@
 
 Suites live in a GX file context under `expectations/gx/` (committed JSON, readable
 by any GX 1.x user). They are generated from the catalogue (required columns,
-non-null, county codes, one row per county, ranges and units, a year-on-year jump
+non-null, known counties (on derived columns), one row per county, ranges and units, a year-on-year jump
 check per variable) and merged with the hand-written rules of `expectations/rules.yaml`
 (cross-field checks). `make suites` regenerates them; a test keeps them in sync.
 
@@ -41,6 +41,12 @@ SUITES_DIR = EXPECTATIONS_DIR / "gx" / "expectations"
 RULES_FILE = EXPECTATIONS_DIR / "rules.yaml"
 CHANGE = "__change_pct"  # suffix of the derived year-on-year change columns
 PREVIOUS = "__previous"
+# Derived county columns. The county list is checked on these rather than with a value_set of
+# every county code: GX re-serialises an expectation's kwargs many times per validation, so a
+# value_set of 2,844 codes made each table cost about 1 s at national scale (0.2 s this way).
+KNOWN = "county_code__known"  # True where the county is one of the catalogue's
+LISTED = "county_code__listed"  # the code where known, else empty (its distinct count must be all counties)
+COUNTY_COLUMNS = ("county_code", KNOWN, LISTED)
 _ID_NAMESPACE = uuid.UUID("6f1d1c3e-7f0e-4d4a-9a39-2c6d2b0a2a51")
 
 _lock = threading.Lock()
@@ -66,19 +72,19 @@ def load_rules(path: Path = RULES_FILE) -> dict[str, list[dict]]:
 
 def build_suite_dict(catalogue: Catalogue, department: str, rules: dict[str, list[dict]] | None = None) -> dict:
     """The expectation suite for one bureau's table, as GX-format plain data (deterministic ids)."""
-    codes = sorted(c.code for c in catalogue.counties)
+    n = len(catalogue.counties)
     city = catalogue.city.name
     source = catalogue.sources[department]
     headers = {m.var: h for h, m in source.columns.items()}
     exps = [
         _exp("expect_column_values_to_not_be_null", {"column": "county_code"},
              f"县区列“{source.county_column}”不能为空", "县区代码或名称"),
-        _exp("expect_column_values_to_be_in_set", {"column": "county_code", "value_set": codes},
-             f"县区必须是{city}所辖县区（代码、全称或简称）", f"{city}所辖 {len(codes)} 个县区之一"),
+        _exp("expect_column_values_to_be_in_set", {"column": KNOWN, "value_set": [True]},
+             f"县区必须是{city}所辖县区（代码、全称或简称）", f"{city}所辖 {n} 个县区之一"),
         _exp("expect_column_values_to_be_unique", {"column": "county_code"},
              "每个县区只能填报一行", "每个县区一行"),
-        _exp("expect_column_distinct_values_to_contain_set", {"column": "county_code", "value_set": codes},
-             "必须包含全部县区", f"全部 {len(codes)} 个县区"),
+        _exp("expect_column_unique_value_count_to_be_between", {"column": LISTED, "min_value": n, "max_value": n},
+             "必须包含全部县区", f"全部 {n} 个县区"),
     ]
     for var in catalogue.department_variables(department):
         header = headers[var.id]
@@ -340,6 +346,15 @@ def with_changes(table: pd.DataFrame, catalogue: Catalogue, department: str,
     return frame
 
 
+def with_county_checks(frame: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Add the derived county columns the suites check (KNOWN, LISTED)."""
+    frame = frame.copy()
+    known = frame["county_code"].isin({c.code for c in catalogue.counties})
+    frame[KNOWN] = known.astype(bool)
+    frame[LISTED] = frame["county_code"].where(known).astype(object)
+    return frame
+
+
 _NAME_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
@@ -358,11 +373,12 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
     gate = gate or default_gate()
     source = catalogue.sources[sub.department]
     headers = {m.var: h for h, m in source.columns.items()}
-    headers["county_code"] = source.county_column
+    for column in COUNTY_COLUMNS:
+        headers[column] = source.county_column
     for var in catalogue.department_variables(sub.department):
         headers[var.id + CHANGE] = headers.get(var.id, var.name)
     suite = suite_for(catalogue, sub.department, suites_dir)
-    frame = with_changes(sub.table, catalogue, sub.department, previous)
+    frame = with_county_checks(with_changes(sub.table, catalogue, sub.department, previous), catalogue)
     findings: list[Finding] = []
     for row, header, raw, reason in sub.unparsed:
         findings.append(Finding("error", reason, header, [row], [raw], "parse_cell", "数值"))
@@ -379,7 +395,7 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
             if not (isinstance(idx, (int, np.integer)) and 0 <= idx < len(sub.table)):
                 continue
             rows.append(int(sub.table["_row"].iloc[idx]))
-            if column == "county_code":
+            if column in COUNTY_COLUMNS:
                 found.append(_fmt(sub.table["_county_raw"].iloc[idx]))
             elif column.endswith(CHANGE):
                 var = column.removesuffix(CHANGE)
@@ -389,9 +405,9 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
                 found.append(f"{_fmt(frame[column].iloc[idx])} 与 {_fmt(frame[kwargs['column_B']].iloc[idx])}")
             else:
                 found.append(_fmt(frame[column].iloc[idx]) if column in frame.columns else "")
-        if outcome["type"] == "expect_column_distinct_values_to_contain_set":
+        if column == LISTED:
             present = set(frame["county_code"].dropna())
-            names = [catalogue.county(c).name for c in kwargs["value_set"] if c not in present]
+            names = [c.name for c in catalogue.counties if c.code not in present]
             found = [f"缺少：{'、'.join(names)}"]
         if outcome["type"] == "expect_column_values_to_not_be_null" and column in catalogue.variables:
             # a cell that failed to parse is already reported with its raw text
