@@ -28,7 +28,7 @@ stop:
 
 # Stage timings, written to benchmarks/results.json.
 bench: setup
-	$(VENV)/bin/python benchmarks/bench.py
+	$(VENV)/bin/python benchmarks/bench.py $(if $(SCALE),--scale $(SCALE))
 
 # Regenerate the illustrative sample data (deterministic) and the GX suites.
 sample: setup

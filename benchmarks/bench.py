@@ -1,16 +1,24 @@
-"""`make bench`: stage timings on the bundled sample data, written to benchmarks/results.json.
+"""`make bench`: every performance figure, written to benchmarks/results.json.
 
-This first cut measures the Longnan sample (9 counties x 3 years x 8 bureaus); the
-national-scale synthetic run arrives with the scaling work. Each figure is one run
-on this machine; compare ratios taken in the same run.
+    python benchmarks/bench.py                 # full: 2,844 synthetic counties (about 30 min here)
+    python benchmarks/bench.py --scale 300     # a quick run
+    make bench SCALE=300
+
+Sections: the machine; P2, the Longnan demo cold (`twomountains run` in a fresh folder and
+Prefect home, as a subprocess); Longnan stage timings, one scorecard against bare WeasyPrint,
+Monte Carlo at national size, cached re-runs and a correction (issues 5-8); and the national
+run of benchmarks/scale.py with the P1-P6 figures of issue 10. Each figure is one run on this
+machine; compare ratios taken in the same run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
@@ -85,17 +94,9 @@ def cached_rerun() -> dict:
     """
     import shutil
 
-    import atexit
-
-    home = tempfile.mkdtemp(prefix="twomountains-bench-")
-    atexit.register(shutil.rmtree, home, True)  # runs before Prefect stops its temporary server; errors ignored
-    os.environ.update(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", PREFECT_LOGGING_LEVEL="WARNING")
-    from prefect import flow
-
     from flows.annual import annual_evaluation
 
-    flow(name="warm-up")(lambda: None)()
+    home = tempfile.mkdtemp(prefix="twomountains-longnan-", dir=os.environ["PREFECT_HOME"])
     data = Path(home) / "data"
     shutil.copytree(REPO / "data" / "sample", data)
     out = Path(home) / "reports"
@@ -114,7 +115,85 @@ def cached_rerun() -> dict:
             "note": "9 counties; the 5 % correction goal is for national scale (issue 10)"}
 
 
-def main() -> None:
+def prefect_session() -> Path:
+    """A private Prefect home whose temporary server is started before anything is timed."""
+    import atexit
+    import shutil
+
+    home = Path(tempfile.mkdtemp(prefix="twomountains-bench-"))
+    atexit.register(shutil.rmtree, home, True)  # runs before Prefect stops its temporary server; errors ignored
+    os.environ.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", PREFECT_LOGGING_LEVEL="WARNING")
+    from prefect import flow
+
+    flow(name="warm-up")(lambda: None)()
+    return home
+
+
+def demo_cold() -> dict:
+    """P2: `twomountains run` on the Longnan sample as `make demo` runs it (venv ready), but in a
+    fresh output folder and Prefect home: nothing cached, no server running."""
+    with tempfile.TemporaryDirectory(prefix="twomountains-demo-") as tmp:
+        env = {**os.environ, "PREFECT_HOME": str(Path(tmp) / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        command = [str(Path(sys.executable).parent / "twomountains"), "run", "--year", "2023",
+                   "--data", str(REPO / "data" / "sample"), "--out", str(Path(tmp) / "reports")]
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"demo failed ({done.returncode}): {done.stderr[-2000:]}")
+        pdfs = len(list((Path(tmp) / "reports" / "2023").glob("v1/*.pdf")))
+    return {"seconds": round(seconds, 2), "pdfs": pdfs, "goal_seconds": 30}
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(memory / 2**20, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="twomountains benchmarks -> benchmarks/results.json")
+    parser.add_argument("--scale", type=int, default=2844, help="synthetic counties for the national run (default 2844)")
+    parser.add_argument("--floor-sample", type=int, default=300,
+                        help="reports on which bare WeasyPrint is timed for the render floor (default 300)")
+    parser.add_argument("--speedup-reports", type=int, default=48, help="reports rendered for the speed-up (default 48)")
+    parser.add_argument("--only", choices=["all", "national"], default="all",
+                        help="national: skip the demo and the Longnan sections (used by the test suite)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
+    args = parser.parse_args(argv)
+    if args.scale < 2:
+        parser.error("--scale must be at least 2")
+
+    import scale
+
+    results: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    demo = None
+    if args.only == "all":
+        print("[bench] P2: the Longnan demo, cold", flush=True)
+        demo = demo_cold()
+        results["P2_demo_cold_seconds"] = {"value": demo["seconds"], "goal": "<= 30", "pdfs": demo["pdfs"]}
+        print(f"[bench] demo {demo['seconds']} s; Longnan stage timings", flush=True)
+        results["longnan"] = longnan()
+        results["monte_carlo"] = monte_carlo_national()
+    home = prefect_session()
+    if args.only == "all":
+        print("[bench] Longnan cached re-run and correction", flush=True)
+        results["cached_rerun"] = cached_rerun()
+    results["national"] = scale.national(args.scale, home / "national", floor_sample=args.floor_sample,
+                                         speedup_reports=args.speedup_reports)
+    results["goals_met"] = scale.met(results["national"], demo["seconds"] if demo else None)
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    scale.save(results, args.out)
+    print(json.dumps(results, ensure_ascii=False))
+    return results
+
+
+def longnan() -> dict:
+    """Stage timings of the library on the Longnan sample (9 counties x 3 years x 8 bureaus)."""
     from evaluation import pipeline
     from evaluation.catalogue import load_catalogue
     from evaluation.ingest import discover
@@ -143,8 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline.render_one(plan[0], Path(tmp))  # warm fonts and imports
         _, t_render = timed(lambda: [pipeline.render_one(p, Path(tmp)) for p in plan])
-    results = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    return {
         "sample": {"counties": len(catalogue.counties), "years": len(years), "bureaus": len(catalogue.sources),
                    "tables": len(years) * len(catalogue.sources), "accepted": accepted},
         "seconds": {
@@ -155,17 +233,12 @@ def main() -> None:
             "validate_per_table": round(t_validate / (len(years) * len(catalogue.sources)), 3),
             "score_9_counties": round(t_score, 4),
             "contexts_10_reports": round(t_context, 4),
-            "render_10_pdfs": round(t_render, 3),
+            "render_10_pdfs_one_process": round(t_render, 3),
             "render_per_pdf": round(t_render / len(plan), 3),
         },
+        "render_floor_one_scorecard": render_floor(plan[0]),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    results["render_floor"] = render_floor(plan[0])
-    results["monte_carlo"] = monte_carlo_national()
-    results["cached_rerun"] = cached_rerun()
-    out = REPO / "benchmarks" / "results.json"
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from evaluation import __version__
@@ -380,14 +381,22 @@ class PlannedReport:
     content_key: str = ""  # what the reader sees, apart from its edition (see EDITION_KEYS)
 
 
-def content_key(context: dict, facts: pd.DataFrame, code: str) -> str:
-    """A report's content: its context without the edition keys, the figures behind it, and the code."""
+def facts_digests(facts: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per fact row over its content columns (not its provenance)."""
+    content = facts[CONTENT_FACT_COLUMNS]
+    return pd.util.hash_pandas_object(content, index=False).to_numpy()
+
+
+def content_key(context: dict, fact_hashes: np.ndarray, code: str) -> str:
+    """A report's content: its context without the edition keys, the figures behind it (their
+    `facts_digests`, in order) and the code."""
     import json
 
     visible = {k: v for k, v in context.items() if k not in EDITION_KEYS}
     digest = hashlib.sha256(json.dumps(visible, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                                        default=str).encode("utf-8"))
-    digest.update(frame_digest(facts[CONTENT_FACT_COLUMNS].reset_index(drop=True)).encode())
+    digest.update(repr(CONTENT_FACT_COLUMNS).encode())
+    digest.update(np.ascontiguousarray(fact_hashes, dtype=np.uint64).tobytes())
     digest.update(code.encode())
     return digest.hexdigest()
 
@@ -411,12 +420,14 @@ def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
                     summary_context(result, catalogue, info, analysis), None,
                     f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"))
     every = report_facts(intakes or [], catalogue)  # once: per report it would cost O(counties²)
-    by_county = {code: group for code, group in every.groupby("county_code", sort=False)}
+    safe = safe_frame(every)  # formula-safe CSV cells, row for row
+    hashes = facts_digests(every)
+    by_county = {code: rows for code, rows in every.groupby("county_code", sort=False).indices.items()}
     for unit, _name, file_name, context, county, description in entries:
-        facts = every if county is None else by_county.get(county, every.iloc[0:0])
-        csv = safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
+        rows = np.arange(len(every)) if county is None else by_county.get(county, np.arange(0))
+        csv = safe.iloc[rows].to_csv(index=False, lineterminator="\n").encode("utf-8")
         plan.append(PlannedReport(file_name, unit, context, ((f"{unit}_{info.year}_数据.csv", csv, description),),
-                                  content_key(context, facts, code)))
+                                  content_key(context, hashes[rows], code)))
     return plan
 
 

@@ -6,6 +6,7 @@ Orchestration only: every task wraps one call into `evaluation`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -20,6 +21,7 @@ from evaluation.ingest import Expected, TransientSourceError, discover
 from evaluation.ledger import Ledger
 from evaluation.validation import Gate
 from flows.retrying import retry_on
+from flows.runners import on_dask, task_runner
 
 # Tasks are cached on content keys, never on DataFrames: a submission's sha256, last year's
 # values, the config hash and the code hash (which covers the GX suites and templates).
@@ -28,6 +30,7 @@ from flows.retrying import retry_on
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 CODE = versions.code_hash()
 YEARS_BACK = 2  # past years shown in trends; last year also feeds the jump check
+LINK_ARTIFACTS_MAX = 50  # above this many PDFs, one markdown artifact lists them all
 
 
 @_task
@@ -77,7 +80,9 @@ def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir
         else:
             received.append(state.result())
     received = current(received, out_dir, ledger_url)
-    return [check_task(intake, catalogue, previous, gate, CODE) for intake in received]
+    # submitted together: threads here (GX itself runs one table at a time), workers on a Dask cluster
+    futures = [check_task.submit(intake, catalogue, previous, gate, CODE) for intake in received]
+    return [future.result() for future in futures]
 
 
 @_task
@@ -132,9 +137,11 @@ def record(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str, l
 
 @_task
 def publish_validation(intakes: list[pipeline.Intake], gate: Gate) -> None:
-    """Data Docs link and the validation summary (rejections first) as Prefect artifacts."""
-    if gate.docs_index is not None and gate.docs_index.exists():
-        create_link_artifact(key="data-docs", link=gate.docs_index.as_uri(), link_text="GX Data Docs",
+    """Data Docs (written once, after the last validation) and the validation summary (rejections
+    first) as Prefect artifacts."""
+    index = gate.build_docs()
+    if index is not None:
+        create_link_artifact(key="data-docs", link=index.as_uri(), link_text="GX Data Docs",
                              description="Great Expectations Data Docs for this run's submissions")
     rows = []
     for i in sorted(intakes, key=lambda i: (i.accepted, i.department)):
@@ -151,7 +158,7 @@ def publish_validation(intakes: list[pipeline.Intake], gate: Gate) -> None:
 
 @_task
 def publish_run(catalogue: Catalogue, manifest: dict, folder: Path) -> None:
-    """A table artifact of scores and ranks, and a link artifact per PDF."""
+    """A table artifact of scores and ranks, and a link artifact per PDF (one list above LINK_ARTIFACTS_MAX)."""
     year, version = manifest["year"], manifest["version"]
     create_table_artifact(
         key=f"scores-{year}",
@@ -160,7 +167,13 @@ def publish_run(catalogue: Catalogue, manifest: dict, folder: Path) -> None:
                 "等级": s["grade"], "功能区内排名": s["zone_rank"]} for s in manifest["scores"]],
         description=f"{year} v{version} scores and ranks",
     )
-    for name in sorted(manifest["outputs"]):
+    names = sorted(manifest["outputs"])
+    if len(names) > LINK_ARTIFACTS_MAX:  # one artifact per PDF would cost minutes of API calls at national scale
+        create_markdown_artifact(
+            key=f"pdfs-{year}", description=f"{year} v{version}: {len(names)} PDFs",
+            markdown=f"# {year} v{version}\n\n" + "\n".join(f"- [{n}]({(folder / n).resolve().as_uri()})" for n in names))
+        return
+    for name in names:
         code = name.split("_", 1)[0]
         create_link_artifact(key=f"pdf-{year}-{code}", link=(folder / name).resolve().as_uri(), link_text=name,
                              description=f"{year} v{version}")
@@ -211,19 +224,48 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
 
 
 @_task
-def render_batch(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
-    """Render many reports on every core, logging progress every tenth."""
-    from evaluation.reporting.parallel import default_workers, render_many
+def render_batch(reports: list[pipeline.PlannedReport], folder: Path, pool=None) -> dict[str, str]:
+    """Render many reports on every core (in `pool` if one was started early), logging progress every tenth."""
+    from evaluation.reporting.parallel import RenderPool, default_workers
 
     logger = get_run_logger()
-    workers = min(default_workers(), len(reports))
-    logger.info("rendering %d reports in %d worker processes", len(reports), workers)
+    own = pool is None
+    pool = pool or RenderPool(min(default_workers(), len(reports)))
+    logger.info("rendering %d reports in %d worker processes", len(reports), pool.workers)
 
     def progress(name: str, done: int, total: int) -> None:
         if done == total or done % max(1, total // 10) == 0:
             logger.info("rendered %d/%d (%s)", done, total, name)
 
-    return render_many(reports, folder, workers=workers, progress=progress)
+    try:
+        return pool.render(reports, folder, progress)
+    finally:
+        if own:
+            pool.close()
+
+
+@_task
+def render_chunk(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
+    """Render a few reports in this worker (a Dask worker keeps WeasyPrint warm between chunks)."""
+    return {report.file_name: pipeline.render_one(report, folder) for report in reports}
+
+
+def _render_on_dask(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
+    """Fan the reports out over the Dask cluster in up to 64 chunks; the folder must be shared."""
+    size = max(1, math.ceil(len(reports) / 64))
+    futures = [render_chunk.submit(reports[i:i + size], folder) for i in range(0, len(reports), size)]
+    out: dict[str, str] = {}
+    for done, future in enumerate(futures, 1):
+        out.update(future.result())
+        if done == len(futures) or done % max(1, len(futures) // 10) == 0:
+            get_run_logger().info("rendered %d/%d on the Dask cluster", len(out), len(reports))
+    return out
+
+
+@_task
+def plan(result, catalogue: Catalogue, info, analysis, intakes, code: str) -> list[pipeline.PlannedReport]:
+    """Every report's context, facts and content key."""
+    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code)
 
 
 @_task
@@ -233,7 +275,7 @@ def render(report: pipeline.PlannedReport, folder: Path) -> str:
     return digest
 
 
-@flow(name="annual-evaluation")
+@flow(name="annual-evaluation", task_runner=task_runner())
 def annual_evaluation(
     year: int | None = None,
     data_dir: str = "data/sample",
@@ -244,7 +286,7 @@ def annual_evaluation(
     ledger_url: str | None = None,
     cache_dir: str | None = None,
     refresh_cache: bool = False,
-    render_parallel_from: int = 24,
+    render_parallel_from: int = 8,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
@@ -254,10 +296,10 @@ def annual_evaluation(
     refresh_cache: recompute every cached step (the cache is then rewritten).
     render_parallel_from: with at least this many reports to render, they render in a pool of
         worker processes (one per core, or TWOMOUNTAINS_RENDER_WORKERS); fewer render here.
+        On a Dask cluster (see flows.runners) they are rendered by its workers instead.
 
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
     """
-    logger = get_run_logger()
     today = dt.date.today()
     year = int(year) if year is not None else today.year - 1
     run_date = run_date or today.isoformat()
@@ -266,10 +308,29 @@ def annual_evaluation(
     sample = pipeline.is_sample(data_dir)
     cache = Path(cache_dir) if cache_dir else out / ".cache" / "prefect"
     cached = {"result_storage": cache.resolve(), "refresh_cache": refresh_cache}
-    check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
 
     received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
+    pool = None
+    if versions.latest(out, year) is None and not on_dask():
+        # A year's first version renders every report: warm the render workers up while the tables are checked.
+        from evaluation.reporting.parallel import RenderPool, default_workers
+
+        pool = RenderPool(default_workers())
+    try:
+        return _evaluate(catalogue, year, data_dir, out_dir, run_date, allow_incomplete, ledger_url, cached,
+                         render_parallel_from, sample, received_at, gate, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_date: str, allow_incomplete: bool,
+              ledger_url: str | None, cached: dict, render_parallel_from: int, sample: bool, received_at: str,
+              gate: Gate, pool):
+    logger = get_run_logger()
+    out = Path(out_dir)
+    check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
     past = list(range(year - YEARS_BACK, year))
     for y in past:  # a past year the ledger does not know yet is taken from the sources once
         needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
@@ -302,8 +363,8 @@ def annual_evaluation(
         analysis = analyse_task(result, values, catalogue, year, before, CODE)
         info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
                                  sample=sample, incomplete=bool(problems))
-        plan = pipeline.report_plan(result, catalogue, info, analysis, intakes, code=CODE)
-        to_render, carried = pipeline.split_plan(plan, previous[1] if previous else None)
+        planned = plan(result, catalogue, info, analysis, intakes, CODE)
+        to_render, carried = pipeline.split_plan(planned, previous[1] if previous else None)
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")
         revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date,
@@ -315,15 +376,17 @@ def annual_evaluation(
             logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
         issued = [pipeline.with_edition(report, version=version, run_date=run_date,
                                         revision=revisions.get(report.county_code, ())) for report in to_render]
-        if len(issued) >= render_parallel_from:  # worth the worker processes' start-up (about 2 s)
-            outputs.update(render_batch(issued, staged))
+        if issued and on_dask():
+            outputs.update(_render_on_dask(issued, staged))
+        elif len(issued) >= render_parallel_from or (issued and pool is not None):
+            outputs.update(render_batch(issued, staged, pool))  # a new pool is worth its start-up (about 3 s)
         else:
             outputs.update({report.file_name: render(report, staged) for report in issued})
         findings = {i.department: i.report.findings for i in intakes if i.report is not None}
         manifest = pipeline.build_manifest(
             fingerprint, year=year, version=version, run_date=run_date, sample=sample, incomplete=bool(problems),
             outputs=outputs, result=result, findings=findings, revisions=revisions,
-            content_keys={r.file_name: r.content_key for r in plan},
+            content_keys={r.file_name: r.content_key for r in planned},
             editions={**carried, **{r.file_name: version for r in to_render}})
         folder = versions.publish(staged, out, year, version, manifest)
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))

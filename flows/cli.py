@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -45,6 +46,8 @@ def run(
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库（SQLAlchemy URL，默认 <out>/ledger/ledger.sqlite）/ ledger URL"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="任务缓存目录（默认 <out>/.cache/prefect）/ task cache folder"),
     refresh_cache: bool = typer.Option(False, "--refresh-cache", help="忽略缓存，全部重新计算 / recompute every cached step"),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="TWOMOUNTAINS_DASK_ADDRESS",
+                                               help="在已有的 Dask 集群上校验和出具报告，如 tcp://10.0.0.5:8786 / run tasks on this Dask scheduler"),
 ) -> None:
     """运行年度评价并出具评价报告 / Run the annual evaluation and issue scorecards."""
     if not (1990 <= year <= 2100):
@@ -60,18 +63,43 @@ def run(
         err.print(f"[red]数据目录不存在：{data}[/red]")
         raise typer.Exit(2)
     _load_catalogue(config_dir)  # fail fast, with a clear message, before Prefect starts
+    _check_dask(dask_address)
     _evaluate(year=year, data=data, out=out, run_date=run_date, allow_incomplete=allow_incomplete,
-              config_dir=config_dir, ledger=ledger, cache_dir=cache_dir, refresh_cache=refresh_cache)
+              config_dir=config_dir, ledger=ledger, cache_dir=cache_dir, refresh_cache=refresh_cache,
+              dask_address=dask_address)
+
+
+def _check_dask(address: Optional[str]) -> None:
+    """Refuse an unreachable Dask scheduler up front, in words, rather than mid-run."""
+    if not address:
+        return
+    if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[\w.\-\[\]:]+", address.strip()):
+        err.print(f"[red]--dask-address 应形如 tcp://主机:端口，收到：{address}[/red]", markup=True)
+        raise typer.Exit(2)
+    try:
+        from distributed import Client
+    except ImportError:
+        err.print("[red]未安装 Dask（distributed、prefect-dask），无法使用 --dask-address。[/red]")
+        raise typer.Exit(2) from None
+    try:
+        with console.status(f"正在连接 Dask 集群 {address} …"):
+            Client(address.strip(), timeout="5s").close()
+    except (OSError, TimeoutError) as exc:
+        err.print(f"[red]无法连接 Dask 集群 {address}：{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allow_incomplete: bool = False,
               config_dir: Optional[Path] = None, ledger: Optional[str] = None, cache_dir: Optional[Path] = None,
-              refresh_cache: bool = False) -> dict:
+              refresh_cache: bool = False, dask_address: Optional[str] = None) -> dict:
     """Run the annual flow (Prefect's temporary local server unless PREFECT_API_URL names one) and report."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with console.status("正在启动 Prefect（本地临时模式）…"):
         from flows.annual import annual_evaluation
+        from flows.runners import task_runner
+    if dask_address:
+        annual_evaluation = annual_evaluation.with_options(task_runner=task_runner(dask_address.strip()))
     state = annual_evaluation(
         year=year, data_dir=str(data), out_dir=str(out), run_date=run_date,
         allow_incomplete=allow_incomplete, config_dir=str(config_dir) if config_dir else None,
@@ -114,6 +142,8 @@ def correct(
     run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="TWOMOUNTAINS_DASK_ADDRESS",
+                                               help="在已有的 Dask 集群上重新出具报告 / run tasks on this Dask scheduler"),
 ) -> None:
     """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed.
 
@@ -130,6 +160,7 @@ def correct(
     if not (1990 <= year <= 2100) or not reason.strip():
         err.print("[red]请给出有效的年度和更正原因（--reason）。[/red]")
         raise typer.Exit(2)
+    _check_dask(dask_address)
     name = catalogue.departments[department].name
     try:
         received = receive_file(file, catalogue.sources[department], year)
@@ -153,7 +184,8 @@ def correct(
         console.print(f"已登记{name}的更正《{file.name}》（提交编号 {recorded.submission_id[:12]}{replaced}）。", markup=False)
     else:
         console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。", markup=False)
-    outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger)
+    outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger,
+                        dask_address=dask_address)
     for code, lines in sorted(outcome.get("revisions", {}).items()):
         console.print(f"[bold]{code} 修订说明[/bold]")
         for line in lines:

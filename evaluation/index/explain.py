@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from evaluation.index.scoring import ScoreResult
@@ -9,12 +10,14 @@ from evaluation.index.scoring import ScoreResult
 
 def strengths_weaknesses(result: ScoreResult, code: str, n: int = 3) -> tuple[list[str], list[str]]:
     """The n best and n worst scored indicators of a county (applicable, with data; ties: more points first)."""
-    usable = result.applicable.loc[code] & ~result.imputed.loc[code]
-    table = pd.DataFrame({"score": result.normalised.loc[code], "points": result.contributions.loc[code]})[usable]
-    table = table.rename_axis("id").reset_index()
-    best = table.sort_values(["score", "points", "id"], ascending=[False, False, True])["id"].head(n).tolist()
-    worst = table.sort_values(["score", "points", "id"], ascending=[True, True, True])["id"].head(n).tolist()
-    return best, worst
+    usable = (result.applicable.loc[code] & ~result.imputed.loc[code]).to_numpy(bool)
+    ids = result.normalised.columns.to_numpy(str)[usable]
+    score = result.normalised.loc[code].to_numpy(float)[usable]
+    points = result.contributions.loc[code].to_numpy(float)[usable]
+    by_id = np.argsort(np.argsort(ids, kind="stable"), kind="stable")  # the id's position in sorted order
+    best = np.lexsort((by_id, -points, -score))[:n]  # last key sorts first
+    worst = np.lexsort((by_id, points, score))[:n]
+    return ids[best].tolist(), ids[worst].tolist()
 
 
 def dimension_progress(current: ScoreResult, previous: ScoreResult | None) -> pd.DataFrame:

@@ -93,8 +93,10 @@ class ScoreResult:
         return table.sort_values(["rank", "zone"]).rename_axis("county_code")
 
     def zone_means(self) -> pd.DataFrame:
-        """Mean dimension scores per zone type (for "county vs its zone" charts)."""
-        return self.dimension_scores.groupby(self.zones).mean()
+        """Mean dimension scores per zone type (for "county vs its zone" charts; computed once)."""
+        if "_zone_means" not in self.__dict__:
+            self.__dict__["_zone_means"] = self.dimension_scores.groupby(self.zones).mean()
+        return self.__dict__["_zone_means"]
 
 
 def goalpost_normalise(raw: pd.DataFrame, low: pd.Series, high: pd.Series, direction: pd.Series) -> pd.DataFrame:

@@ -4,12 +4,16 @@ WeasyPrint is CPU-bound Python, so threads do not help; processes do. Workers ar
 with "spawn" (the caller may be a threaded orchestrator, where fork is unsafe) and load
 WeasyPrint and the CJK font before their first report. Each result is written atomically
 by the worker, so an interrupted batch never leaves a partial PDF.
+
+A `RenderPool` can be started early, so its workers warm up (about 3 s) while the caller
+is still busy with other work, e.g. checking the bureaus' tables.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,9 +24,15 @@ def default_workers() -> int:
 
 
 def _warm() -> None:
+    from evaluation.pipeline import render_one  # noqa: F401 - imported here, not at the first report
     from evaluation.reporting.pdf import warm_up
 
     warm_up()
+
+
+def _ready() -> int:
+    time.sleep(0.1)  # long enough that one warm worker does not answer for all of them
+    return os.getpid()
 
 
 def _render(report, folder: str) -> tuple[str, str]:
@@ -31,21 +41,50 @@ def _render(report, folder: str) -> tuple[str, str]:
     return report.file_name, render_one(report, Path(folder))
 
 
-def render_many(reports: Iterable, folder: Path, *, workers: int | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
-    """Render planned reports into `folder` in parallel; returns {file name: sha256}.
+class RenderPool:
+    """Worker processes that are spawned and warmed up as soon as the pool is created."""
 
-    progress(file_name, done, total) is called as each report finishes.
-    """
-    reports = list(reports)
-    workers = min(workers or default_workers(), len(reports)) or 1
-    out: dict[str, str] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm) as pool:
-        futures = [pool.submit(_render, report, str(folder)) for report in reports]
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or default_workers()
+        context = multiprocessing.get_context("spawn")
+        self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_warm)
+        self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # spawns every worker now
+
+    def wait_ready(self) -> None:
+        """Block until every worker has started and warmed up (a worker answers only once warm)."""
+        pids = {future.result() for future in self._started}
+        while len(pids) < self.workers:
+            pids |= {future.result() for future in [self._executor.submit(_ready) for _ in range(self.workers)]}
+
+    def render(self, reports: Iterable, folder: Path,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
+        """Render planned reports into `folder`; returns {file name: sha256}.
+
+        progress(file_name, done, total) is called as each report finishes.
+        """
+        reports = list(reports)
+        out: dict[str, str] = {}
+        futures = [self._executor.submit(_render, report, str(folder)) for report in reports]
         for future in as_completed(futures):
             name, digest = future.result()
             out[name] = digest
             if progress is not None:
                 progress(name, len(out), len(reports))
-    return out
+        return out
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "RenderPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def render_many(reports: Iterable, folder: Path, *, workers: int | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
+    """Render planned reports into `folder` in a pool of its own; returns {file name: sha256}."""
+    reports = list(reports)
+    with RenderPool(min(workers or default_workers(), len(reports)) or 1) as pool:
+        return pool.render(reports, folder, progress)

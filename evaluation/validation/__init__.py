@@ -50,6 +50,7 @@ COUNTY_COLUMNS = ("county_code", KNOWN, LISTED)
 _ID_NAMESPACE = uuid.UUID("6f1d1c3e-7f0e-4d4a-9a39-2c6d2b0a2a51")
 
 _lock = threading.Lock()
+_travelled: dict = {}  # docs folder -> the gate unpickled first in this process
 
 
 # -- suite generation ---------------------------------------------------------
@@ -234,8 +235,14 @@ class ValidationReport:
 class Gate:
     """A GX ephemeral context holding the suites; optionally writing Data Docs to a folder."""
 
-    def __init__(self, docs_dir: Path | None = None):
+    def __init__(self, docs_dir: Path | None = None, *, docs_each_run: bool = False):
+        """docs_each_run: update the Data Docs site after every validation (about 0.25 s each, growing
+        with the site). Otherwise they are written once by `build_docs()`, after the last one; a
+        gate that travelled to another process (a Dask worker) updates them itself, as nobody
+        else holds its results."""
         self.docs_dir = Path(docs_dir).resolve() if docs_dir else None
+        self.docs_each_run = docs_each_run
+        self.validated = 0
         self._ctx = None
         self._checkpoints: dict[str, object] = {}
 
@@ -260,8 +267,24 @@ class Gate:
         return self._ctx
 
     def __getstate__(self):
-        # A gate travels with task parameters; the GX context stays behind and is rebuilt on demand.
-        return {"docs_dir": self.docs_dir, "_ctx": None, "_checkpoints": {}}
+        # A gate travels with task parameters; the GX context stays behind and is rebuilt on demand
+        # (once per process: see __setstate__).
+        return {"docs_dir": self.docs_dir, "docs_each_run": True, "validated": 0, "_ctx": None, "_checkpoints": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        with _lock:  # one context per process and docs folder, not one per task
+            home = _travelled.setdefault(self.docs_dir, self)
+        if home is not self:
+            self.__dict__ = home.__dict__
+
+    def build_docs(self) -> Path | None:
+        """Write the Data Docs site for the validations run here; returns its index (None when none ran)."""
+        if self.docs_dir is None or self._ctx is None or not self.validated or self.docs_each_run:
+            return self.docs_index if self.docs_index and self.docs_index.exists() else None
+        with _lock:
+            self._ctx.build_data_docs(site_names=["run"])
+        return self.docs_index
 
     @property
     def docs_index(self) -> Path | None:
@@ -282,7 +305,8 @@ class Gate:
             gx_suite = self.ctx.suites.add(gx.ExpectationSuite(
                 name=name, expectations=suite["expectations"], meta=suite.get("meta")))
             vd = self.ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=gx_suite))
-            actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["run"])] if self.docs_dir else []
+            each = self.docs_dir and self.docs_each_run
+            actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["run"])] if each else []
             self._checkpoints[key] = self.ctx.checkpoints.add(gx.Checkpoint(
                 name=f"{name}_checkpoint", validation_definitions=[vd], actions=actions,
                 result_format={"result_format": "COMPLETE"}))
@@ -292,6 +316,7 @@ class Gate:
         """Run a suite against a DataFrame; return each expectation's outcome as plain data."""
         with _lock:  # GX contexts are not thread-safe
             result = self._checkpoint(suite).run(batch_parameters={"dataframe": frame})
+            self.validated += 1
         (validation,) = result.run_results.values()
         outcomes = []
         for r in validation.results:

@@ -1,0 +1,281 @@
+"""The national-scale benchmark of `make bench` (issue 10): the real annual flow on N synthetic
+counties (default 2,844, China's county-level units), 3 years x 8 bureaus.
+
+What it measures, all in one process on this machine (compare ratios within one run):
+
+- the full flow, with each stage's wall time read back from the Prefect task runs (ingest,
+  validate, score, Monte Carlo, report contexts, render), then distribution to the outbox;
+- peak memory of the whole process tree (the flow, Prefect's temporary server, render workers),
+  sampled every 0.2 s;
+- the render floor: bare WeasyPrint on the same HTML, spread over the same cores;
+- a one-county correction, and the render pool's speed-up from 1 to all cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import multiprocessing
+
+BENCH = Path(__file__).resolve().parent
+
+STAGES = {  # stage -> task names (the part before Prefect's "-<suffix>")
+    "ingest": ("receive", "fetch", "current", "backfill_needed", "history", "record"),
+    "validate": ("check",),
+    "score": ("score",),
+    "monte_carlo": ("analyse",),
+    "contexts": ("plan",),
+    "render": ("render", "render_batch", "render_chunk"),
+    "publish": ("publish_validation", "revise", "publish_run"),
+}
+
+
+class TreeMemory:
+    """Peak resident memory of this process and all its descendants, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        import psutil
+
+        self._me = psutil.Process()
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        import psutil
+
+        total = 0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Wall time covered by possibly overlapping intervals (tasks submitted together overlap)."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def stage_seconds(flow_run_id) -> dict[str, float]:
+    """Each stage's wall time in one flow run, from its task runs' start and end times."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = []
+    with get_client(sync_client=True) as client:
+        while True:  # the API pages at 200
+            page = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                                         limit=200, offset=len(runs))
+            runs += page
+            if len(page) < 200:
+                break
+    by_stage: dict[str, list[tuple[float, float]]] = {stage: [] for stage in STAGES}
+    for run in runs:
+        if run.start_time is None or run.end_time is None:
+            continue
+        name = run.name.rsplit("-", 1)[0]
+        for stage, names in STAGES.items():
+            if name in names:
+                by_stage[stage].append((run.start_time.timestamp(), run.end_time.timestamp()))
+    return {stage: round(_union_seconds(spans), 3) for stage, spans in by_stage.items()}
+
+
+def run_flow(**kwargs):
+    """Run the annual flow; returns (result dict, wall seconds, stage seconds)."""
+    from flows.annual import annual_evaluation
+
+    start = time.perf_counter()
+    state = annual_evaluation(**kwargs, return_state=True)
+    seconds = time.perf_counter() - start
+    result = state.result()
+    return result, seconds, stage_seconds(state.state_details.flow_run_id)
+
+
+# -- the render floor and the speed-up -----------------------------------------------------------
+
+
+def _floor_warm() -> None:
+    from evaluation.reporting.pdf import warm_up
+
+    warm_up()
+
+
+def _bare(context: dict) -> float:
+    """Seconds bare WeasyPrint takes on this report's HTML (the HTML itself is made untimed)."""
+    import weasyprint
+
+    from evaluation.reporting.pdf import TEMPLATES_DIR, render_html
+
+    html = render_html(context)
+    start = time.perf_counter()
+    weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR) + "/").write_pdf()
+    return time.perf_counter() - start
+
+
+def render_floor(reports: list, total: int, workers: int) -> dict:
+    """The physical floor of rendering `total` reports on `workers` cores: the bare WeasyPrint
+    seconds per report (measured here on `reports`, in `workers` processes at once, so the cores
+    are as busy as in the real run) times `total`, spread perfectly over the cores."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_floor_warm) as pool:
+        pids: set[int] = set()
+        while len(pids) < workers:  # every worker warm before timing starts
+            pids |= set(pool.map(_floor_ready, range(workers)))
+        seconds = list(pool.map(_bare, [r.context for r in reports], chunksize=1))
+    per_report = statistics.fmean(seconds)
+    return {"reports_measured": len(reports), "bare_weasyprint_seconds_per_report": round(per_report, 4),
+            "floor_seconds": round(per_report * total / workers, 2), "workers": workers}
+
+
+def _floor_ready(_: int) -> int:
+    time.sleep(0.1)  # keeps one warm worker from answering for all of them
+    return os.getpid()
+
+
+def speedup(reports: list, folder: Path) -> dict:
+    """The render pool's speed-up from 1 worker to every core, on the same reports, workers warm."""
+    from evaluation.reporting.parallel import RenderPool, default_workers
+
+    times = {}
+    for workers in sorted({1, default_workers()}):
+        with RenderPool(workers) as pool:
+            pool.wait_ready()
+            target = folder / f"w{workers}"
+            target.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            pool.render(reports, target)
+            times[workers] = time.perf_counter() - start
+    most = max(times)
+    return {"reports": len(reports), "seconds_by_workers": {str(k): round(v, 2) for k, v in times.items()},
+            "speedup": round(times[1] / times[most], 3), "workers": most}
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+
+
+def national(n: int, work: Path, *, floor_sample: int = 300, speedup_reports: int = 48) -> dict:
+    """Generate n synthetic counties, run and measure everything; returns the JSON section."""
+    import national as synthetic
+
+    from evaluation import pipeline
+    from evaluation.catalogue import load_catalogue
+    from evaluation.ingest import discover
+    from evaluation.reporting.parallel import default_workers
+    from flows.distribute import distribute_scorecards
+
+    start = time.perf_counter()
+    config, data = synthetic.make(work, n)
+    generate = time.perf_counter() - start
+    out = work / "reports"
+    kwargs = dict(year=2023, data_dir=str(data), out_dir=str(out), config_dir=str(config))
+    print(f"[bench] national: {n} counties generated in {generate:.1f} s; running the annual flow", flush=True)
+    with TreeMemory() as memory:
+        first, full, stages = run_flow(**kwargs, run_date="2024-03-01")
+        print(f"[bench] full run {full:.1f} s: {stages}", flush=True)
+        start = time.perf_counter()
+        sent = distribute_scorecards(year=2023, out_dir=str(out), config_dir=str(config),
+                                     recipients=str(config / "recipients.yaml"))
+        distribute = time.perf_counter() - start
+    assert first["status"] == "issued" and sent["status"] == "sent", (first.get("status"), sent.get("status"))
+    print(f"[bench] distributed {sent['counts']} in {distribute:.1f} s; one-county correction next", flush=True)
+
+    # P3: one county's EQI corrected by the ecology-environment bureau.
+    eco = data / "2023" / "生态环境局_2023年生态环境质量.csv"
+    lines = eco.read_text(encoding="utf-8").split("\n")
+    cells = lines[1].split(",")
+    cells[1] = f"{float(cells[1]) - 0.61:.2f}"
+    lines[1] = ",".join(cells)
+    eco.write_text("\n".join(lines), encoding="utf-8")
+    fixed, correction, correction_stages = run_flow(**kwargs, run_date="2024-03-15")
+    assert fixed["status"] == "issued", fixed.get("status")
+    print(f"[bench] correction {correction:.1f} s: {len(fixed['rendered'])} rendered, "
+          f"{len(fixed['carried'])} carried", flush=True)
+
+    # The floor and the speed-up, on reports planned exactly as in the run (library calls, untimed).
+    catalogue = load_catalogue(config)
+    intakes = [pipeline.check_one(pipeline.receive_one(e, catalogue, 2023, data), catalogue)
+               for e in discover(data, 2023, catalogue)]
+    result = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
+    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
+                             incomplete=False)
+    plan = pipeline.report_plan(result, catalogue, info, None, intakes)
+    rng = random.Random(10)
+    workers = default_workers()
+    sample = plan if len(plan) <= floor_sample else rng.sample(plan, floor_sample)
+    print(f"[bench] render floor on {len(sample)} reports", flush=True)
+    floor = render_floor(sample, len(plan), workers)
+    print(f"[bench] render floor {floor}; speed-up on {speedup_reports} reports", flush=True)
+    spare = work / "speedup"
+    speed = speedup(rng.sample(plan, min(speedup_reports, len(plan))), spare)
+    shutil.rmtree(spare, ignore_errors=True)
+
+    validate_score = stages["validate"] + stages["score"]
+    rss_mib = memory.peak / 2**20
+    return {
+        "counties": n, "years": 3, "bureaus": len(catalogue.sources), "tables": 3 * len(catalogue.sources),
+        "reports": len(first["files"]), "workers": workers,
+        "seconds": {"generate": round(generate, 2), "full_run": round(full, 2), **stages,
+                    "other_flow_steps": round(full - sum(stages.values()), 2),
+                    "distribute_outbox": round(distribute, 2)},
+        "delivered": sent["counts"],
+        "render_floor": floor,
+        "correction": {"seconds": round(correction, 2), "rendered": len(fixed["rendered"]),
+                       "carried": len(fixed["carried"]), "stages": correction_stages},
+        "parallel_render": speed,
+        "peak_rss_mib": {"process_tree": round(rss_mib, 1),
+                         "flow_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        "P1_full_run_over_floor": {"value": round(full / floor["floor_seconds"], 3), "goal": "<= 1.3"},
+        "P3_correction_over_full_run": {"value": round(correction / full, 4), "goal": "<= 0.05"},
+        "P4_parallel_speedup": {"value": speed["speedup"], "goal": ">= 1.7", "cores": workers},
+        "P5_peak_rss_gib": {"value": round(rss_mib / 1024, 3), "goal": "<= 2"},
+        "P6_validate_plus_score_seconds": {"value": round(validate_score, 2), "goal": "<= 15"},
+    }
+
+
+def met(section: dict, demo_seconds: float | None) -> dict[str, bool]:
+    """Which goals the figures meet."""
+    out = {
+        "P1": section["P1_full_run_over_floor"]["value"] <= 1.3,
+        "P3": section["P3_correction_over_full_run"]["value"] <= 0.05,
+        "P4": section["P4_parallel_speedup"]["value"] >= 1.7,
+        "P5": section["P5_peak_rss_gib"]["value"] <= 2,
+        "P6": section["P6_validate_plus_score_seconds"]["value"] <= 15,
+    }
+    if demo_seconds is not None:
+        out["P2"] = demo_seconds <= 30
+    return dict(sorted(out.items()))
+
+
+def save(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,110 @@
+"""Scaling out (issue 10): the annual flow on a Dask cluster, and `make bench` at a tiny scale."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.flowtools import run_flow, task_states
+from tests.pdftools import pdf_text
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def cluster(prefect_harness):
+    """A real two-process Dask cluster whose workers report to the session's Prefect server."""
+    from distributed import LocalCluster
+    from prefect.settings import PREFECT_API_URL
+
+    env = {"PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_HOME": os.environ["PREFECT_HOME"],
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "False"}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=env) as local:
+        yield local
+
+
+def _executed(cluster) -> int:
+    from distributed import Client
+
+    with Client(cluster) as client:
+        return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
+
+def test_dask_cluster_issues_the_same_reports_as_local_processes(cluster, tmp_path):
+    from flows.annual import annual_evaluation
+    from flows.runners import task_runner
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data)
+    state, local = run_flow(year=2023, data_dir=str(data), out_dir=str(tmp_path / "local"))
+    assert local["status"] == "issued", state.message
+
+    before = _executed(cluster)
+    on_dask = annual_evaluation.with_options(task_runner=task_runner(cluster.scheduler_address))
+    state = on_dask(year=2023, data_dir=str(data), out_dir=str(tmp_path / "dask"), run_date="2024-03-01",
+                    return_state=True)
+    result = state.result()
+    assert state.is_completed() and result["status"] == "issued" and len(result["files"]) == 10, state.message
+
+    # The cluster's workers did the checking (3 years x 8 tables) and the rendering (10 chunks of 1 report).
+    tasks = task_states(state)
+    assert [n for t, n in tasks if t == "check"] == ["Completed"] * 24
+    assert [n for t, n in tasks if t == "render_chunk"] == ["Completed"] * 10
+    assert not any(t in ("render", "render_batch") for t, _ in tasks)
+    assert _executed(cluster) - before >= 34
+
+    # Byte for byte what the local run issued.
+    manifests = [json.loads((Path(r["folder"]) / "manifest.json").read_text(encoding="utf-8")) for r in (local, result)]
+    assert manifests[0]["outputs"] == manifests[1]["outputs"]
+    assert manifests[0]["content_keys"] == manifests[1]["content_keys"]
+    wudu = Path(result["folder"]) / "621202_武都区_2023年度两山转化绩效评价.pdf"
+    assert "示例数据" in pdf_text(wudu) and (tmp_path / "dask" / "2023" / "datadocs" / "index.html").is_file()
+
+
+def test_cli_refuses_an_unreachable_dask_cluster_in_words(tmp_path):
+    from tests.smtptools import free_port
+
+    command = [str(Path(sys.executable).parent / "twomountains"), "run", "--year", "2023",
+               "--out", str(tmp_path / "reports"), "--dask-address", f"tcp://127.0.0.1:{free_port()}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "无法连接 Dask 集群" in done.stderr and "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "reports").exists()
+    bad = subprocess.run(command[:-1] + ["127.0.0.1:8786"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "tcp://主机:端口" in bad.stderr
+
+
+def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
+    """`make bench` runs the full national pipeline; CI runs it at 6 synthetic counties."""
+    out = tmp_path / "results.json"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--scale", "6", "--only", "national",
+                           "--floor-sample", "3", "--speedup-reports", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    national = results["national"]
+    assert national["counties"] == 6 and national["reports"] == 7 and national["tables"] == 24
+    assert national["delivered"] == {"delivered": 7, "skipped": 0, "failed": 0}
+    stages = national["seconds"]
+    for stage in ("ingest", "validate", "score", "monte_carlo", "contexts", "render", "distribute_outbox"):
+        assert stages[stage] > 0, stage
+    assert stages["render"] < stages["full_run"]
+    correction = national["correction"]
+    assert correction["rendered"] >= 1 and correction["rendered"] + correction["carried"] == 7
+    assert 0 < national["render_floor"]["floor_seconds"] and national["render_floor"]["reports_measured"] == 3
+    assert national["peak_rss_mib"]["process_tree"] > national["peak_rss_mib"]["flow_process"] > 50
+    for key in ("P1_full_run_over_floor", "P3_correction_over_full_run", "P4_parallel_speedup",
+                "P5_peak_rss_gib", "P6_validate_plus_score_seconds"):
+        assert national[key]["value"] > 0 and national[key]["goal"], key
+    assert set(results["goals_met"]) == {"P1", "P3", "P4", "P5", "P6"}
+    assert results["machine"]["cpus"] == os.cpu_count()
