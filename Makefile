@@ -16,8 +16,10 @@ demo: setup
 	$(VENV)/bin/twomountains run --year $(YEAR) --data data/sample --out reports
 	@echo "PDF 报告位于 / PDFs are in: $$(ls -d $(CURDIR)/reports/$(YEAR)/v* | sort -V | tail -1)"
 
+# Two pytest workers (one per core here); each test file stays on one worker, so a file's
+# session fixtures (Prefect harness, PostgreSQL, Dask cluster) start once per worker.
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
 # A local Prefect server with the deployments of prefect.yaml and a worker (loopback only).
 serve: setup
