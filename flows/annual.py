@@ -286,7 +286,7 @@ def annual_evaluation(
     ledger_url: str | None = None,
     cache_dir: str | None = None,
     refresh_cache: bool = False,
-    render_parallel_from: int = 8,
+    render_parallel_from: int = 4,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
@@ -296,6 +296,8 @@ def annual_evaluation(
     refresh_cache: recompute every cached step (the cache is then rewritten).
     render_parallel_from: with at least this many reports to render, they render in a pool of
         worker processes (one per core, or TWOMOUNTAINS_RENDER_WORKERS); fewer render here.
+        A pool costs about 3 s to start, and rendering in this process slows down as the run's
+        data grows (at 300 counties, 3 s a report instead of 1), so the pool pays from about 4.
         On a Dask cluster (see flows.runners) they are rendered by its workers instead.
 
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
