@@ -6,7 +6,7 @@ What it measures, all in one process on this machine (compare ratios within one 
 - the full flow, with each stage's wall time read back from the Prefect task runs (ingest,
   validate, score, Monte Carlo, report contexts, render), then distribution to the outbox;
 - peak memory of the whole process tree (the flow, Prefect's temporary server, render workers),
-  sampled every 0.2 s;
+  as PSS, sampled every 0.5 s;
 - the render floor: bare WeasyPrint on the same HTML, spread over the same cores;
 - a one-county correction, and the render pool's speed-up from 1 to all cores.
 """
@@ -40,15 +40,21 @@ STAGES = {  # stage -> task names (the part before Prefect's "-<suffix>")
 
 
 class TreeMemory:
-    """Peak resident memory of this process and all its descendants, sampled in a thread."""
+    """Peak memory of this process and all its descendants, sampled in a thread.
 
-    def __init__(self, interval: float = 0.2):
+    The total is the sum of each process's PSS (proportional set size: shared pages, such as the
+    Python libraries and the CJK font that every render worker maps, are split between the
+    processes sharing them), which is what the tree really occupies; a sum of RSS would count
+    those pages once per process. The RSS sum at the same moment is kept for comparison."""
+
+    def __init__(self, interval: float = 0.5):
         import psutil
 
         self._me = psutil.Process()
         self.interval = interval
         self.peak = 0
         self.at_peak: dict[str, int] = {}
+        self.rss_at_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,22 +62,24 @@ class TreeMemory:
         import psutil
 
         sizes: dict[str, int] = {}
+        rss = 0
         for proc in [self._me, *self._me.children(recursive=True)]:
             try:
                 command = " ".join(proc.cmdline())
-                rss = proc.memory_info().rss
+                info = proc.memory_full_info()
             except psutil.Error:
                 continue
             kind = ("flow" if proc.pid == self._me.pid else "prefect_server" if "uvicorn" in command
                     else "render_worker" if "multiprocessing" in command else "other")
-            sizes[kind] = sizes.get(kind, 0) + rss
-        return sizes
+            sizes[kind] = sizes.get(kind, 0) + getattr(info, "pss", info.rss)
+            rss += info.rss
+        return sizes, rss
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            sizes = self._sample()
+            sizes, rss = self._sample()
             if sum(sizes.values()) > self.peak:
-                self.peak, self.at_peak = sum(sizes.values()), sizes
+                self.peak, self.at_peak, self.rss_at_peak = sum(sizes.values()), sizes, rss
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "TreeMemory":
@@ -151,18 +159,26 @@ def _bare(context: dict) -> float:
 
 
 def render_floor(reports: list, total: int, workers: int) -> dict:
-    """The physical floor of rendering `total` reports on `workers` cores: the bare WeasyPrint
-    seconds per report (measured here on `reports`, in `workers` processes at once, so the cores
-    are as busy as in the real run) times `total`, spread perfectly over the cores."""
+    """The physical floor of rendering the run's `total` reports on `workers` cores.
+
+    `reports` are the run's summaries plus a sample of its scorecards. Bare WeasyPrint is timed
+    on each (in `workers` processes at once, so the cores are as busy as in the real run); the
+    floor is the bare seconds of every report (scorecards: the sample's mean times their number)
+    spread perfectly over the cores, and never less than the longest single report."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_floor_warm) as pool:
         pids: set[int] = set()
         while len(pids) < workers:  # every worker warm before timing starts
             pids |= set(pool.map(_floor_ready, range(workers)))
         seconds = list(pool.map(_bare, [r.context for r in reports], chunksize=1))
-    per_report = statistics.fmean(seconds)
-    return {"reports_measured": len(reports), "bare_weasyprint_seconds_per_report": round(per_report, 4),
-            "floor_seconds": round(per_report * total / workers, 2), "workers": workers}
+    summaries = [t for r, t in zip(reports, seconds) if r.context.get("kind") == "summary"]
+    cards = [t for r, t in zip(reports, seconds) if r.context.get("kind") != "summary"]
+    per_card = statistics.fmean(cards) if cards else 0.0
+    bare_total = per_card * (total - len(summaries)) + sum(summaries)
+    floor = max(bare_total / workers, max(seconds))
+    return {"scorecards_measured": len(cards), "bare_seconds_per_scorecard": round(per_card, 4),
+            "summaries_measured": len(summaries), "bare_seconds_per_summary": [round(t, 2) for t in summaries],
+            "floor_seconds": round(floor, 2), "workers": workers}
 
 
 def _floor_ready(_: int) -> int:
@@ -239,12 +255,14 @@ def national(n: int, work: Path, *, floor_sample: int = 300, speedup_reports: in
     plan = pipeline.report_plan(result, catalogue, info, None, intakes)
     rng = random.Random(10)
     workers = default_workers()
-    sample = plan if len(plan) <= floor_sample else rng.sample(plan, floor_sample)
+    summaries = [r for r in plan if r.context.get("kind") == "summary"]
+    cards = [r for r in plan if r.context.get("kind") != "summary"]
+    sample = summaries + (cards if len(cards) <= floor_sample else rng.sample(cards, floor_sample))
     print(f"[bench] render floor on {len(sample)} reports", flush=True)
     floor = render_floor(sample, len(plan), workers)
     print(f"[bench] render floor {floor}; speed-up on {speedup_reports} reports", flush=True)
     spare = work / "speedup"
-    speed = speedup(rng.sample(plan, min(speedup_reports, len(plan))), spare)
+    speed = speedup(rng.sample(cards, min(speedup_reports, len(cards))), spare)
     shutil.rmtree(spare, ignore_errors=True)
 
     validate_score = stages["validate"] + stages["score"]
@@ -260,13 +278,14 @@ def national(n: int, work: Path, *, floor_sample: int = 300, speedup_reports: in
         "correction": {"seconds": round(correction, 2), "rendered": len(fixed["rendered"]),
                        "carried": len(fixed["carried"]), "stages": correction_stages},
         "parallel_render": speed,
-        "peak_rss_mib": {"process_tree": round(rss_mib, 1),
-                         "at_peak": {k: round(v / 2**20, 1) for k, v in sorted(memory.at_peak.items())},
-                         "bench_process_max": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        "peak_memory_mib": {"process_tree_pss": round(rss_mib, 1),
+                            "pss_at_peak": {k: round(v / 2**20, 1) for k, v in sorted(memory.at_peak.items())},
+                            "process_tree_rss_sum_at_peak": round(memory.rss_at_peak / 2**20, 1),
+                            "bench_process_max_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
         "P1_full_run_over_floor": {"value": round(full / floor["floor_seconds"], 3), "goal": "<= 1.3"},
         "P3_correction_over_full_run": {"value": round(correction / full, 4), "goal": "<= 0.05"},
         "P4_parallel_speedup": {"value": speed["speedup"], "goal": ">= 1.7", "cores": workers},
-        "P5_peak_rss_gib": {"value": round(rss_mib / 1024, 3), "goal": "<= 2"},
+        "P5_peak_memory_gib": {"value": round(rss_mib / 1024, 3), "goal": "<= 2", "measure": "PSS of the process tree"},
         "P6_validate_plus_score_seconds": {"value": round(validate_score, 2), "goal": "<= 15"},
     }
 
@@ -277,7 +296,7 @@ def met(section: dict, demo_seconds: float | None) -> dict[str, bool]:
         "P1": section["P1_full_run_over_floor"]["value"] <= 1.3,
         "P3": section["P3_correction_over_full_run"]["value"] <= 0.05,
         "P4": section["P4_parallel_speedup"]["value"] >= 1.7,
-        "P5": section["P5_peak_rss_gib"]["value"] <= 2,
+        "P5": section["P5_peak_memory_gib"]["value"] <= 2,
         "P6": section["P6_validate_plus_score_seconds"]["value"] <= 15,
     }
     if demo_seconds is not None:

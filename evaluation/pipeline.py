@@ -426,9 +426,27 @@ def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
     for unit, _name, file_name, context, county, description in entries:
         rows = np.arange(len(every)) if county is None else by_county.get(county, np.arange(0))
         csv = safe.iloc[rows].to_csv(index=False, lineterminator="\n").encode("utf-8")
-        plan.append(PlannedReport(file_name, unit, context, ((f"{unit}_{info.year}_数据.csv", csv, description),),
+        attachments = [(f"{unit}_{info.year}_数据.csv", csv, description)]
+        if context.get("ranking_omitted"):  # the summary lists only the first and last counties
+            attachments.append((f"{unit}_{info.year}_排名.csv", ranking_csv(result, catalogue),
+                                f"{city.name}{info.year}年度全部县区综合排名"))
+        plan.append(PlannedReport(file_name, unit, context, tuple(attachments),
                                   content_key(context, hashes[rows], code)))
     return plan
+
+
+def ranking_csv(result: ScoreResult, catalogue: Catalogue) -> bytes:
+    """Every county's rank, scores and grade, as formula-safe UTF-8 CSV (Chinese headers)."""
+    from evaluation.exports import safe_frame
+
+    table = result.summary().reset_index()
+    dims = {d.id: d.name for d in catalogue.dimensions}
+    table.insert(1, "county_name", [catalogue.county(str(c)).name for c in table["county_code"]])
+    table["zone"] = [catalogue.zone_types[z].name for z in table["zone"]]
+    table = table.rename(columns={"county_code": "县区代码", "county_name": "县区", "zone": "主体功能区",
+                                  "overall": "综合得分", "grade": "等级", "rank": "排名", "zone_rank": "功能区内排名",
+                                  "zone_size": "同类县区数", **dims}).round(2)
+    return safe_frame(table).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = ()) -> PlannedReport:

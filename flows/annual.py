@@ -252,6 +252,9 @@ def render_chunk(reports: list[pipeline.PlannedReport], folder: Path) -> dict[st
 
 def _render_on_dask(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
     """Fan the reports out over the Dask cluster in up to 64 chunks; the folder must be shared."""
+    from evaluation.reporting.parallel import longest_first
+
+    reports = longest_first(reports)
     size = max(1, math.ceil(len(reports) / 64))
     futures = [render_chunk.submit(reports[i:i + size], folder) for i in range(0, len(reports), size)]
     out: dict[str, str] = {}

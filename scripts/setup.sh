@@ -42,3 +42,13 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+
+# Prefect's local database: created once here, so the first `make demo` does not spend its time on
+# Prefect's schema migrations. Skipped when PREFECT_API_DATABASE_CONNECTION_URL names another database.
+prefect_home=${PREFECT_HOME:-$PWD/.prefect}
+if [ -z "${PREFECT_API_DATABASE_CONNECTION_URL:-}" ] && [ ! -s "$prefect_home/prefect.db" ]; then
+  echo "==> creating Prefect's local database in $prefect_home"
+  mkdir -p "$prefect_home"
+  PREFECT_HOME="$prefect_home" PREFECT_SERVER_ANALYTICS_ENABLED=false \
+    "$VENV/bin/prefect" server database upgrade -y >/dev/null
+fi

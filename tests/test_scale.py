@@ -101,12 +101,50 @@ def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
     assert stages["render"] < stages["full_run"]
     correction = national["correction"]
     assert correction["rendered"] >= 1 and correction["rendered"] + correction["carried"] == 7
-    assert 0 < national["render_floor"]["floor_seconds"] and national["render_floor"]["reports_measured"] == 3
-    memory = national["peak_rss_mib"]
-    assert memory["process_tree"] == pytest.approx(sum(memory["at_peak"].values()), abs=0.5)
-    assert memory["at_peak"]["flow"] > 50 and memory["at_peak"]["prefect_server"] > 50
+    floor = national["render_floor"]
+    assert floor["scorecards_measured"] == 3 and floor["summaries_measured"] == 1
+    assert floor["floor_seconds"] >= max(floor["bare_seconds_per_summary"])
+    memory = national["peak_memory_mib"]
+    assert memory["process_tree_pss"] == pytest.approx(sum(memory["pss_at_peak"].values()), abs=0.5)
+    assert memory["pss_at_peak"]["flow"] > 50 and memory["pss_at_peak"]["prefect_server"] > 50
+    assert memory["process_tree_rss_sum_at_peak"] >= memory["process_tree_pss"]
     for key in ("P1_full_run_over_floor", "P3_correction_over_full_run", "P4_parallel_speedup",
-                "P5_peak_rss_gib", "P6_validate_plus_score_seconds"):
+                "P5_peak_memory_gib", "P6_validate_plus_score_seconds"):
         assert national[key]["value"] > 0 and national[key]["goal"], key
     assert set(results["goals_met"]) == {"P1", "P3", "P4", "P5", "P6"}
     assert results["machine"]["cpus"] == os.cpu_count()
+
+
+def test_a_national_summary_lists_the_first_and_last_counties_and_attaches_the_full_ranking(tmp_path):
+    """Above 60 counties the summary lists the first and last 30 (2,844 rows made 152 pages);
+    the full ranking travels as a formula-safe CSV attachment."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import national
+
+    from evaluation import pipeline
+    from evaluation.catalogue import load_catalogue
+    from evaluation.ingest import discover
+    from tests.pdftools import pdf_pages
+
+    config, data = national.make(tmp_path, 70)
+    catalogue = load_catalogue(config)
+    intakes = [pipeline.check_one(pipeline.receive_one(e, catalogue, 2023, data), catalogue)
+               for e in discover(data, 2023, catalogue)]
+    assert all(i.accepted for i in intakes)
+    result = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
+    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
+                             incomplete=False)
+    (summary,) = [p for p in pipeline.report_plan(result, catalogue, info, None, intakes)
+                  if p.context["kind"] == "summary"]
+    ranks = [r["rank"] for r in summary.context["ranking"]]
+    assert ranks == list(range(1, 31)) + list(range(41, 71)) and summary.context["ranking_omitted"] == 10
+    assert len(summary.context["distribution"]["scores"]) == 70
+    assert sum(bool(n) for n in summary.context["distribution"]["labels"]) == 60
+    names = [a[0] for a in summary.attachments]
+    assert names == ["900000_2023_数据.csv", "900000_2023_排名.csv"]
+    ranking = summary.attachments[1][1].decode("utf-8").splitlines()
+    assert ranking[0].startswith("县区代码,县区,主体功能区,综合得分,等级,排名") and len(ranking) == 71
+    pipeline.render_one(summary, tmp_path)
+    pdf = tmp_path / summary.file_name
+    text = pdf_text(pdf).replace("\n", "")
+    assert "第 31 至 40 名共 10 个县区从略" in text and pdf_pages(pdf) < 12

@@ -255,8 +255,11 @@ def distribution_svg(dist: dict) -> bytes:
             colour = ZONE_COLOURS.get(zone, FALLBACK_COLOURS[k % len(FALLBACK_COLOURS)])
             points = sorted((s, name) for s, name, z in zip(scores, labels, zones) if z == zone)
             ax.hlines(k, 0, 100, color=GRID, linewidth=0.6, zorder=1)
-            ax.scatter([s for s, _ in points], [k] * len(points), s=28, color=colour, zorder=3)
+            size = 28 if len(scores) <= 100 else 6
+            ax.scatter([s for s, _ in points], [k] * len(points), s=size, color=colour, zorder=3)
             for i, (s, name) in enumerate(points):
+                if not name:  # an unlisted county in a large summary: a dot without a name
+                    continue
                 ax.annotate(name, (s, k), textcoords="offset points", xytext=(0, 7 if i % 2 == 0 else -11),
                             ha="center", fontsize=6.5, color=INK)
         ax.set_yticks(range(len(order)))

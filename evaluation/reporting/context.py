@@ -15,6 +15,7 @@ from evaluation.index.scoring import ScoreResult
 
 SAMPLE_LABEL = "示例数据"
 INCOMPLETE_LABEL = "未完整（临时）"
+SUMMARY_LISTED = 60  # above this many counties, the summary lists the first and last 30
 METHOD_TEXT = (
     "各指标按固定目标值（下限～上限）标准化为0–100分：正向指标达到上限得100分、低于下限得0分，"
     "逆向指标反之。维度得分为维度内适用指标的加权算术平均；综合得分为各维度得分按本县区主体功能区"
@@ -265,25 +266,36 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
             "best": catalogue.county(str(members.index[0])).name,
             "weights": " · ".join(f"{d.id} {fmt_percent(weights[d.id])}" for d in dims),
         })
+    # A province's or a country's summary lists the first and last counties; the full ranking
+    # travels as a CSV attachment (see pipeline.report_plan). 2,844 rows made a 152-page PDF.
+    every = ranking
+    if len(ranking) > SUMMARY_LISTED:
+        half = SUMMARY_LISTED // 2
+        ranking = ranking[:half] + ranking[-half:]
+    listed = {r["code"] for r in ranking}
     notes = list(info.notes)
     unverified = [c.name for c in catalogue.counties if not c.verified]
     if unverified:
-        notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{'、'.join(unverified)}。")
+        shown = "、".join(unverified[:SUMMARY_LISTED])
+        more = f"等 {len(unverified)} 个县区" if len(unverified) > SUMMARY_LISTED else ""
+        notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{shown}{more}。")
     return {
         **_common(catalogue, info, f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价汇总报告", "summary"),
         "revision": list(info.revisions.get(catalogue.city.code, ())),
         "dimension_names": [d.name for d in dims],
         "ranking": ranking,
+        "ranking_omitted": len(every) - len(ranking),
+        "ranking_after": SUMMARY_LISTED // 2,
         "zones": zones,
         "heat": {
             "rows": [r["name"] for r in ranking],
             "columns": [d.name for d in dims],
             "values": [[round(float(table.at[r["code"], d.id]), 1) for d in dims] for r in ranking],
         },
-        "distribution": {
-            "labels": [r["name"] for r in ranking],
-            "scores": [round(float(table.at[r["code"], "overall"]), 1) for r in ranking],
-            "zones": [r["zone_name"] for r in ranking],
+        "distribution": {  # every county's dot; names only for the listed ones
+            "labels": [r["name"] if r["code"] in listed else "" for r in every],
+            "scores": [round(float(table.at[r["code"], "overall"]), 1) for r in every],
+            "zones": [r["zone_name"] for r in every],
         },
         "bar": {
             "labels": [r["name"] for r in ranking],

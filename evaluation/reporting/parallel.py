@@ -41,6 +41,12 @@ def _render(report, folder: str) -> tuple[str, str]:
     return report.file_name, render_one(report, Path(folder))
 
 
+def longest_first(reports: Iterable) -> list:
+    """Summaries first: a city's (or a country's) summary is many times a scorecard's work, and
+    started last it would leave the other workers idle at the end."""
+    return sorted(reports, key=lambda report: report.context.get("kind") != "summary")
+
+
 class RenderPool:
     """Worker processes that are spawned and warmed up as soon as the pool is created."""
 
@@ -62,7 +68,7 @@ class RenderPool:
 
         progress(file_name, done, total) is called as each report finishes.
         """
-        reports = list(reports)
+        reports = longest_first(reports)
         out: dict[str, str] = {}
         futures = [self._executor.submit(_render, report, str(folder)) for report in reports]
         for future in as_completed(futures):
