@@ -14,19 +14,13 @@ What it measures, all in one process on this machine (compare ratios within one 
 from __future__ import annotations
 
 import json
-import os
 import random
 import resource
 import shutil
 import statistics
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-import multiprocessing
-
-BENCH = Path(__file__).resolve().parent
 
 STAGES = {  # stage -> task names (the part before Prefect's "-<suffix>")
     "ingest": ("receive", "fetch", "current", "backfill_needed", "history", "record"),
@@ -58,7 +52,8 @@ class TreeMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> dict[str, int]:
+    def _sample(self) -> tuple[dict[str, int], int]:
+        """PSS per kind of process, and the plain RSS sum."""
         import psutil
 
         sizes: dict[str, int] = {}
@@ -140,12 +135,6 @@ def run_flow(**kwargs):
 # -- the render floor and the speed-up -----------------------------------------------------------
 
 
-def _floor_warm() -> None:
-    from evaluation.reporting.pdf import warm_up
-
-    warm_up()
-
-
 def _bare(context: dict) -> float:
     """Seconds bare WeasyPrint takes on this report's HTML (the HTML itself is made untimed)."""
     import weasyprint
@@ -165,12 +154,11 @@ def render_floor(reports: list, total: int, workers: int) -> dict:
     on each (in `workers` processes at once, so the cores are as busy as in the real run); the
     floor is the bare seconds of every report (scorecards: the sample's mean times their number)
     spread perfectly over the cores, and never less than the longest single report."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_floor_warm) as pool:
-        pids: set[int] = set()
-        while len(pids) < workers:  # every worker warm before timing starts
-            pids |= set(pool.map(_floor_ready, range(workers)))
-        seconds = list(pool.map(_bare, [r.context for r in reports], chunksize=1))
+    from evaluation.reporting.parallel import RenderPool
+
+    with RenderPool(workers) as pool:
+        pool.wait_ready()  # every worker warm before timing starts
+        seconds = pool.map(_bare, [r.context for r in reports])
     summaries = [t for r, t in zip(reports, seconds) if r.context.get("kind") == "summary"]
     cards = [t for r, t in zip(reports, seconds) if r.context.get("kind") != "summary"]
     per_card = statistics.fmean(cards) if cards else 0.0
@@ -179,11 +167,6 @@ def render_floor(reports: list, total: int, workers: int) -> dict:
     return {"scorecards_measured": len(cards), "bare_seconds_per_scorecard": round(per_card, 4),
             "summaries_measured": len(summaries), "bare_seconds_per_summary": [round(t, 2) for t in summaries],
             "floor_seconds": round(floor, 2), "workers": workers}
-
-
-def _floor_ready(_: int) -> int:
-    time.sleep(0.1)  # keeps one warm worker from answering for all of them
-    return os.getpid()
 
 
 def speedup(reports: list, folder: Path) -> dict:

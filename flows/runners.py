@@ -1,7 +1,7 @@
 """Which Prefect task runner the flows use: local threads, or an existing Dask cluster.
 
 Locally, the flow's own tasks run in threads; the CPU-heavy rendering goes to a pool of
-worker processes inside one task (evaluation.reporting.parallel), which starts in about 2 s
+worker processes inside one task (evaluation.reporting.parallel), which starts in about 3 s
 where Prefect's process runner took 13 s. Given a Dask scheduler address (`--dask-address`,
 or TWOMOUNTAINS_DASK_ADDRESS for deployments), `prefect-dask`'s DaskTaskRunner takes over:
 validation and rendering fan out as tasks across the cluster's workers.

@@ -62,6 +62,10 @@ class RenderPool:
         while len(pids) < self.workers:
             pids |= {future.result() for future in [self._executor.submit(_ready) for _ in range(self.workers)]}
 
+    def map(self, fn: Callable, items: Iterable) -> list:
+        """fn(item) for each item in the warm workers, in order (fn must be importable)."""
+        return list(self._executor.map(fn, items, chunksize=1))
+
     def render(self, reports: Iterable, folder: Path,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
         """Render planned reports into `folder`; returns {file name: sha256}.
