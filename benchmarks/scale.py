@@ -102,14 +102,19 @@ def stage_seconds(flow_run_id) -> dict[str, float]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    runs = []
+    deadline = time.monotonic() + 30
     with get_client(sync_client=True) as client:
-        while True:  # the API pages at 200
-            page = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                                         limit=200, offset=len(runs))
-            runs += page
-            if len(page) < 200:
+        while True:  # task states arrive as events, shortly after the flow returns
+            runs = []
+            while True:  # the API pages at 200
+                page = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                                             limit=200, offset=len(runs))
+                runs += page
+                if len(page) < 200:
+                    break
+            if all(r.end_time is not None for r in runs) or time.monotonic() > deadline:
                 break
+            time.sleep(0.2)
     by_stage: dict[str, list[tuple[float, float]]] = {stage: [] for stage in STAGES}
     for run in runs:
         if run.start_time is None or run.end_time is None:
