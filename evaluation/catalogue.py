@@ -11,10 +11,12 @@ import hashlib
 import math
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from evaluation.yamlsafe import load_yaml
 
 WEIGHT_TOLERANCE = 1e-6
 
@@ -24,27 +26,42 @@ class CatalogueError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` or `.nan` anywhere in the config is refused, never scored
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Ids name columns, suites (`expectations/gx/expectations/<department>_submission.json`) and keys.
+ID = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+# County and city names become parts of report file names: CJK, digits, Latin letters and “·” only,
+# so no name can carry a path, a console markup tag or a matplotlib math expression.
+PLACE_NAME = r"^[\u3400-\u4dbf\u4e00-\u9fff0-9A-Za-z·]{1,40}$"
+# Other names and notes reach documents and messages: one line, bounded.
+TEXT = r"^[^\x00-\x1f\x7f\u2028\u2029]{0,200}$"
+Id = Annotated[str, StringConstraints(pattern=ID)]
+Text = Annotated[str, StringConstraints(pattern=TEXT)]
+Name = Annotated[str, StringConstraints(pattern=TEXT, min_length=1, max_length=60)]
+# A drop-folder file name: one path component (no separator, not hidden), `{year}` the only placeholder.
+FILE_PATTERN = r"^(?:[^./\\{}\x00-\x1f\x7f]|\{year\})(?:[^/\\{}\x00-\x1f\x7f]|\{year\}){0,119}$"
 
 
 class Department(_Strict):
-    id: str
-    name: str
+    id: Id
+    name: Name
 
 
 class Dimension(_Strict):
-    id: str
-    name: str
-    description: str = ""
+    id: Id
+    name: Name
+    description: Text = ""
 
 
 class Variable(_Strict):
     """A figure that a bureau reports, one column in its table."""
 
-    id: str
-    name: str
-    department: str
-    unit: str
+    id: Id
+    name: Name
+    department: Id
+    unit: Text
     range: tuple[float, float]
     # largest plausible year-on-year change, in percent of last year's accepted value;
     # a larger one is a warning (None: no check, e.g. for small counts and growth rates)
@@ -61,17 +78,17 @@ class Variable(_Strict):
 class Indicator(_Strict):
     """A scored indicator: a variable as-is, or a ratio of two variables."""
 
-    id: str
-    name: str
-    dimension: str
-    unit: str
+    id: Id
+    name: Name
+    dimension: Id
+    unit: Text
     direction: Literal[1, -1]
     goalposts: tuple[float, float]
-    weight: float = Field(default=1.0, gt=0)
-    var: str | None = None
-    ratio: tuple[str, str] | None = None
-    factor: float = 1.0
-    zones: list[str] | Literal["all"] = "all"
+    weight: float = Field(default=1.0, gt=0, le=100)
+    var: Id | None = None
+    ratio: tuple[Id, Id] | None = None
+    factor: float = Field(default=1.0, gt=0)
+    zones: list[Id] | Literal["all"] = "all"
 
     @model_validator(mode="after")
     def _one_source(self) -> "Indicator":
@@ -87,28 +104,28 @@ class Indicator(_Strict):
 
 
 class ZoneType(_Strict):
-    id: str
-    name: str
-    weight_set: str
-    note: str = ""
+    id: Id
+    name: Name
+    weight_set: Id
+    note: Text = ""
 
 
 class County(_Strict):
     code: str = Field(pattern=r"^\d{6}$")
-    name: str
-    short: str
-    zone: str
+    name: str = Field(pattern=PLACE_NAME)
+    short: str = Field(pattern=PLACE_NAME)
+    zone: Id
     verified: bool = False
 
 
 class Grade(_Strict):
-    name: str
-    min: float
+    name: Name
+    min: float = Field(ge=0, le=100)
 
 
 class City(_Strict):
-    code: str
-    name: str
+    code: str = Field(pattern=r"^\d{6}$")
+    name: str = Field(pattern=PLACE_NAME)
 
 
 # Units a bureau may report in, as multiples of a base unit; a column declared in one
@@ -154,13 +171,26 @@ class ColumnMap(_Strict):
         return unit_factor(self.unit, catalogue_unit) if self.unit else 1.0
 
 
+class Limits(_Strict):
+    """The most of one table that is read; more is refused (while streaming, for xlsx and CSV), so a
+    mistaken or hostile file costs seconds and little memory. The defaults fit a national table
+    (2,844 counties, a few dozen columns) several times over. `limits:` at the top of sources.yaml
+    sets them for every source; a source's own `limits:` overrides single fields."""
+
+    max_bytes: int = Field(default=50 * 2**20, ge=1, le=2**31)  # the file as received
+    max_unpacked_bytes: int = Field(default=200 * 2**20, ge=1, le=2**32)  # an xlsx unpacked (zip-bomb guard)
+    max_rows: int = Field(default=10_000, ge=1, le=1_048_576)  # the last row that holds anything
+    max_columns: int = Field(default=256, ge=1, le=16_384)  # the last column that holds anything
+    max_cells: int = Field(default=200_000, ge=1, le=10_000_000)  # cells that hold anything
+
+
 class Source(_Strict):
     """Where one bureau's yearly table comes from and how to read it."""
 
-    department: str
+    department: Id
     kind: Literal["folder", "http", "sql"] = "folder"
-    # folder: a file name (with {year}) inside <data dir>/<year>/
-    pattern: str | None = None
+    # folder: a file name (with {year}) inside <data dir>/<year>/; no path, no other placeholder
+    pattern: str | None = Field(default=None, pattern=FILE_PATTERN)
     # http: a URL (with {year}); sql: a SQLAlchemy URL. ${ENV} variables are expanded.
     url: str | None = None
     # sql: the query; :year is bound to the evaluation year
@@ -174,6 +204,7 @@ class Source(_Strict):
     county_column: str
     columns: dict[str, ColumnMap]
     ignore_columns: list[str] = Field(default_factory=list)  # known columns that carry no variable
+    limits: Limits = Limits()  # the top-level `limits:` merged with the source's own
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "Source":
@@ -182,9 +213,6 @@ class Source(_Strict):
         if missing:
             raise ValueError(f"a {self.kind} source needs {', '.join(missing)}")
         if self.kind == "folder":
-            name = self.pattern or ""
-            if "/" in name or "\\" in name or name.startswith("."):
-                raise ValueError("pattern must be a plain file name, not a path")
             if self.format == "json":
                 raise ValueError("folder sources read xlsx or csv")
         if self.kind == "http" and not (self.url or "").startswith(("http://", "https://")):
@@ -192,7 +220,7 @@ class Source(_Strict):
         return self
 
     def file_name(self, year: int) -> str:
-        return (self.pattern or "").format(year=year)
+        return (self.pattern or "").replace("{year}", str(int(year)))
 
     def location(self, year: int) -> str:
         """The URL (http/sql) for a year, with ${ENV} variables expanded."""
@@ -252,7 +280,7 @@ class Catalogue(_Strict):
     variables: dict[str, Variable]
     indicators: list[Indicator]
     zone_types: dict[str, ZoneType]
-    weight_sets: dict[str, dict[str, float]]
+    weight_sets: dict[Id, dict[Id, Annotated[float, Field(ge=0, le=1)]]]
     grades: list[Grade]
     missing_score: float = Field(ge=0, le=100)
     counties: list[County]
@@ -260,6 +288,7 @@ class Catalogue(_Strict):
     sources: dict[str, Source]
     method: Method = Method()
     readiness: Readiness = Readiness()
+    limits: Limits = Limits()  # sources.yaml's top-level `limits:` (each source holds its merged copy)
     config_hash: str
 
     @model_validator(mode="after")
@@ -278,6 +307,11 @@ class Catalogue(_Strict):
             for name in ind.inputs:
                 if name not in self.variables:
                     problems.append(f"indicator {ind.id}: unknown variable {name!r}")
+            if ind.var in self.variables:
+                low, high = self.variables[ind.var].range
+                if not (low <= ind.goalposts[0] and ind.goalposts[1] <= high):
+                    problems.append(f"indicator {ind.id}: goalposts {list(ind.goalposts)} lie outside the plausible "
+                                    f"range {[low, high]} of variable {ind.var}")
             if ind.zones != "all":
                 for zone in ind.zones:
                     if zone not in self.zone_types:
@@ -384,6 +418,40 @@ CONFIG_FILES = ("indicators.yaml", "zones.yaml", "sources.yaml", "method.yaml", 
 OPTIONAL_CONFIG = ("method.yaml", "readiness.yaml")
 
 
+# Which file a top-level field comes from, and Chinese for pydantic's common complaints.
+_FILE_OF = {**dict.fromkeys(("version", "departments", "dimensions", "variables", "indicators"), "indicators.yaml"),
+            **dict.fromkeys(("zone_types", "weight_sets", "grades", "missing_score", "counties", "city"), "zones.yaml"),
+            "sources": "sources.yaml", "limits": "sources.yaml", "method": "method.yaml", "readiness": "readiness.yaml"}
+_ERRORS_ZH = {
+    "finite_number": "必须是有限的数值（不能是 .inf、.nan）",
+    "string_pattern_mismatch": "含有不允许的字符或格式不对（名称只能用汉字、数字、字母和“·”；标识用字母、数字和下划线；"
+                               "文件名不能含路径，只能用 {year} 占位）",
+    "string_too_long": "太长",
+    "string_too_short": "不能为空",
+    "greater_than": "必须大于下限",
+    "greater_than_equal": "低于允许的下限",
+    "less_than": "必须小于上限",
+    "less_than_equal": "超过允许的上限（权重不超过 1，指标权重不超过 100，等级分数在 0–100 之间）",
+    "extra_forbidden": "不认识的字段（拼写错误？）",
+    "missing": "缺少必填字段",
+    "float_parsing": "必须是数值",
+    "int_parsing": "必须是整数",
+    "literal_error": "不是允许的取值",
+}
+
+
+def _source_specs(src: dict) -> dict:
+    """Each source's spec, its `limits:` being the top-level block overridden by its own fields.
+    An invalid top-level block is left out here: it is reported once, as `limits`."""
+    top = src.get("limits") or {}
+    try:
+        Limits(**top)
+    except (ValidationError, TypeError):
+        top = {}
+    return {k: {"department": k, **v, "limits": {**top, **(v.get("limits") or {})}}
+            for k, v in (src.get("sources") or {}).items()}
+
+
 def default_config_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "config"
 
@@ -404,9 +472,11 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             raise CatalogueError(f"无法读取配置文件 {path}: {exc.strerror}") from None
         digest.update(name.encode() + b"\0" + data + b"\0")
         try:
-            raw[name] = yaml.safe_load(data) or {}
+            raw[name] = load_yaml(data) or {}
         except yaml.YAMLError as exc:
-            raise CatalogueError(f"配置文件 {path} 不是有效的 YAML: {exc}") from None
+            raise CatalogueError(f"配置文件 {path} 不是有效的 YAML（如重复的键、缩进错误）: {exc}") from None
+        if not isinstance(raw[name], dict):
+            raise CatalogueError(f"配置文件 {path} 的顶层应是键值映射。")
     ind, zones, src = raw["indicators.yaml"], raw["zones.yaml"], raw["sources.yaml"]
     method, readiness = raw["method.yaml"], raw["readiness.yaml"]
     try:
@@ -422,7 +492,8 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             missing_score=zones.get("missing_score", 0),
             counties=zones.get("counties") or [],
             city=zones.get("city") or {},
-            sources={k: {"department": k, **v} for k, v in (src.get("sources") or {}).items()},
+            sources=_source_specs(src),
+            limits=src.get("limits") or {},
             method=method or {},
             readiness=readiness or {},
             config_hash=digest.hexdigest(),
@@ -430,9 +501,12 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = _ERRORS_ZH.get(err["type"], "") or err["msg"].removeprefix("Value error, ")
             loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"{loc}: {msg}" if loc else msg)
+            where = f"{_FILE_OF.get(str(err['loc'][0]), '')} {loc}".strip() if err["loc"] else ""
+            value = err.get("input")
+            shown = f"（值：{str(value)[:60]}）" if isinstance(value, (str, int, float)) else ""
+            lines.append(f"{where}: {msg}{shown}" if where else msg)
         raise CatalogueError("配置检查未通过 / invalid configuration:\n  - " + "\n  - ".join(lines)) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"配置结构有误 / malformed configuration: {exc}") from None

@@ -8,7 +8,6 @@ of one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +32,7 @@ def versions(out_dir: Path, year: int) -> list[int]:
     found = []
     for child in ydir.iterdir():
         m = _VERSION_DIR.match(child.name)
-        if m and (child / MANIFEST).is_file():
+        if m and not child.is_symlink() and (child / MANIFEST).is_file():
             found.append(int(m.group(1)))
     return sorted(found)
 
@@ -51,21 +50,21 @@ def latest(out_dir: Path, year: int) -> tuple[int, dict] | None:
 
 
 @contextlib.contextmanager
-def year_lock(out_dir: Path, year: int):
-    """Hold the year's lock while deciding on, building and publishing a version.
+def year_lock(out_dir: Path, year: int, *, wait: float = 0.0, what: str = ""):
+    """Hold the year's lock while recording submissions or deciding on, building and publishing a version.
 
-    Two runs for the same year then never build the same version number at once. The
-    kernel drops the lock when its holder dies (even by SIGKILL), so a crash never
-    leaves the year locked.
+    Two runs for the same year then never build the same version number at once, and two
+    corrections never leave two current submissions. Waits at most `wait` seconds, then
+    raises `Busy` naming the holder. Re-entrant within a process; the kernel drops the lock
+    when its holder dies (even by SIGKILL), so a crash never leaves the year locked.
     """
-    ydir = year_dir(out_dir, year)
-    ydir.mkdir(parents=True, exist_ok=True)
-    with open(ydir / ".lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from evaluation.locks import describe_holder, file_lock
+
+    def busy(holder: dict) -> str:
+        return f"{int(year)} 年度正被{describe_holder(holder)}使用（评价、更正或登记数据），请等它结束后再试。"
+
+    with file_lock(year_dir(out_dir, year) / ".lock", wait=wait, what=what, busy=busy):
+        yield
 
 
 def clean_partials(out_dir: Path, year: int) -> list[Path]:
@@ -75,6 +74,30 @@ def clean_partials(out_dir: Path, year: int) -> list[Path]:
     for tmp in sorted(ydir.glob(".v*.partial")) if ydir.is_dir() else []:
         shutil.rmtree(tmp, ignore_errors=True)
         removed.append(tmp)
+    return removed
+
+
+def clear_strays(out_dir: Path, year: int) -> list[Path]:
+    """Deal with `v<N>` folders that are not issued versions (no manifest; call under `year_lock`).
+
+    An empty one (someone's mkdir, a copy that never started) is removed and returned; one
+    with content is left alone and refused with `StrayFolder`, so nothing of anyone's is lost.
+    """
+    from evaluation.errors import StrayFolder
+
+    ydir = year_dir(out_dir, year)
+    removed = []
+    for child in sorted(ydir.iterdir()) if ydir.is_dir() else []:
+        if not _VERSION_DIR.match(child.name) or (child / MANIFEST).is_file():
+            continue
+        if child.is_symlink() or not child.is_dir():
+            raise StrayFolder(f"{child} 不是本系统出具的版本（是文件或链接），请移走或删除它后再运行。")
+        try:
+            child.rmdir()
+        except OSError:
+            raise StrayFolder(f"{child} 不是完整的版本（没有 manifest.json），但里面有文件。请检查后把它移走或删除，"
+                              "然后重新运行；本系统不会删除它。") from None
+        removed.append(child)
     return removed
 
 
@@ -96,21 +119,25 @@ def carry(out_dir: Path, year: int, from_version: int, name: str, staged: Path, 
     The file is checked against the sha256 its manifest recorded, so a damaged or
     tampered file is never carried forward.
     """
-    source = year_dir(out_dir, year) / f"v{from_version}" / name
-    if sha256_file(source) != sha256:
+    from evaluation.fsutil import child
+
+    source = child(year_dir(out_dir, year) / f"v{from_version}", name)
+    if source.is_symlink() or sha256_file(source) != sha256:
         raise ValueError(f"{source} does not match its manifest's sha256; refusing to carry it over")
     try:  # issued files are never modified in place, so versions may share them
-        os.link(source, staged / name)
+        os.link(source, child(staged, name), follow_symlinks=False)
     except OSError:
-        atomic_write(staged / name, source.read_bytes())
+        atomic_write(child(staged, name), source.read_bytes(), make_parents=False)
     return sha256
 
 
 def publish(tmp: Path, out_dir: Path, year: int, version: int, manifest: dict) -> Path:
     """Write the manifest into the staged folder, then rename it to v<N> atomically."""
     final = year_dir(out_dir, year) / f"v{version}"
-    if final.exists():
-        raise FileExistsError(f"{final} already exists; an issued version is never overwritten")
+    if final.exists() or final.is_symlink():
+        from evaluation.errors import StrayFolder
+
+        raise StrayFolder(f"{final} 已存在，已出具的版本不会被覆盖。请检查它是否是误放的文件夹，移走后重新运行。")
     text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     atomic_write(tmp / MANIFEST, text.encode("utf-8"))
     os.rename(tmp, final)

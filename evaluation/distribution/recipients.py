@@ -23,6 +23,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       model_validator)
 
 from evaluation.catalogue import Catalogue, default_config_dir
+from evaluation.yamlsafe import load_yaml
 
 RECIPIENTS_FILE = "recipients.yaml"
 RECIPIENTS_ENV = "TWOMOUNTAINS_RECIPIENTS"
@@ -321,7 +322,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise RecipientsError(f"无法读取收件人配置文件 {path}：{exc.strerror or type(exc).__name__}") from None
     try:
-        raw = yaml.safe_load(data)
+        raw = load_yaml(data)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第{mark.line + 1}行第{mark.column + 1}列附近" if mark is not None else "某处"

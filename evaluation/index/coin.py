@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 
 from evaluation.index import methods
+from evaluation.yamlsafe import load_yaml
 
 REQUIRED_META = ["iCode", "Level", "Parent", "Direction", "Weight", "Type"]
 STEP_NAMES = ("denominate", "screen", "impute", "treat", "normalise", "weight", "aggregate")
@@ -112,7 +113,7 @@ def load_coin(idata: Path | str | pd.DataFrame, imeta: Path | str | pd.DataFrame
 
 def load_spec(path: Path | str) -> list[dict]:
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        doc = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise SpecError(f"找不到方法配置文件 / spec not found: {path}") from None
     except yaml.YAMLError as exc:
