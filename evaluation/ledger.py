@@ -1,11 +1,17 @@
 """The submission ledger: what was received, when, from where, and what became of it.
 
-- A submission's id is the sha256 of the received bytes; the bytes are kept in a
-  content-addressed store (`<store>/<id[:2]>/<id>`), so the same file twice is one
-  submission and any figure can be re-derived from the exact bytes.
+- A submission is a bureau's bytes for a year. Its id hashes the bureau, the year and the
+  sha256 of the bytes (`evaluation.ingest.submission_id`): the same file sent twice for the
+  same bureau and year is one submission; the same bytes sent for another year or bureau
+  are another (and `same_bytes` finds the earlier one, so the sender can be warned).
+- The bytes are kept in a content-addressed store (`<store>/<sha256[:2]>/<sha256>`), so any
+  figure can be re-derived from the exact bytes.
 - Accepted submissions have their facts stored with provenance (sheet, row).
 - A newer accepted submission for the same bureau and year supersedes the older one
-  (`supersedes` / `superseded_by`). Nothing is ever deleted.
+  (`supersedes` / `superseded_by`). Nothing is ever deleted. At most one submission per bureau
+  and year is current: recording takes the year's lock (`versions.year_lock`) and a partial
+  unique index makes the database refuse a second current one, whatever the race.
+- Older ledgers (ids that were the bare sha256) are migrated on open (`SCHEMA_VERSION`).
 
 SQLAlchemy 2; SQLite by default, any SQLAlchemy URL (e.g. PostgreSQL) at scale.
 """
@@ -14,18 +20,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, create_engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from evaluation.fsutil import atomic_write
-from evaluation.ingest import FACT_COLUMNS, Received
+from evaluation.ingest import FACT_COLUMNS, Received, submission_id as make_submission_id
 
 LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"
+SCHEMA_VERSION = 2  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current
+LOCK_WAIT = 30.0  # seconds a recording waits for the year's lock (a run holds it while it records)
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -34,8 +46,15 @@ class Base(DeclarativeBase):
 
 class SubmissionRow(Base):
     __tablename__ = "submissions"
+    __table_args__ = (
+        # at most one current accepted submission per bureau and year, enforced by the database
+        Index("uq_current_submission", "department", "year", unique=True,
+              sqlite_where=text("status = 'accepted' AND superseded_by IS NULL"),
+              postgresql_where=text("status = 'accepted' AND superseded_by IS NULL")),
+    )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the received bytes
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # evaluation.ingest.submission_id
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the received bytes
     department: Mapped[str] = mapped_column(String(32), index=True)
     year: Mapped[int] = mapped_column(Integer, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # folder, http, sql
@@ -68,7 +87,7 @@ class FactRow(Base):
 @dataclass(frozen=True)
 class Recorded:
     submission_id: str
-    new: bool  # False when these exact bytes were already in the ledger
+    new: bool  # False when this bureau's bytes for this year were already in the ledger
     supersedes: str | None
 
 
@@ -80,46 +99,104 @@ def default_url(out_dir: Path | str) -> str:
     return f"sqlite:///{path}"
 
 
+def make_engine(url: str):
+    """An engine for a ledger database (the submission and delivery ledgers share one)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # wait for another process's write instead of failing at once with "database is locked"
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url)
+
+
+def create_tables(engine, metadata) -> None:
+    """create_all, tolerating another process creating the same tables at the same moment."""
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, IntegrityError) as exc:  # "table ... already exists" from a concurrent create
+            if attempt == 4:
+                raise
+            log.debug("create_all raced another process (%s); retrying", exc)
+
+
 class Ledger:
-    def __init__(self, url: str, store_dir: Path | str):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, url: str, store_dir: Path | str, lock_dir: Path | str | None = None):
+        """lock_dir: the reports folder whose year locks recording takes (None: the database's
+        unique index alone keeps one current submission per bureau and year)."""
         self.url = url
-        self.engine = create_engine(url)
-        Base.metadata.create_all(self.engine)
+        self.engine = make_engine(url)
+        _migrate(self.engine)
+        create_tables(self.engine, Base.metadata)
         self.store = Path(store_dir)
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else None
+        self.lock_wait = LOCK_WAIT
 
     @classmethod
     def at(cls, out_dir: Path | str, url: str | None = None) -> "Ledger":
         """The ledger of a report folder: SQLite at <out>/ledger/ unless a URL is given."""
-        return cls(url or default_url(out_dir), Path(out_dir) / "ledger" / "store")
+        return cls(url or default_url(out_dir), Path(out_dir) / "ledger" / "store", lock_dir=out_dir)
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # content store -------------------------------------------------------------
 
-    def _blob(self, submission_id: str) -> Path:
-        if len(submission_id) != 64 or not all(c in "0123456789abcdef" for c in submission_id):
-            raise ValueError(f"not a submission id: {submission_id!r}")
-        return self.store / submission_id[:2] / submission_id
+    def _blob(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.store / sha256[:2] / sha256
 
     def keep_bytes(self, received: Received) -> Path:
-        path = self._blob(received.submission_id)
+        path = self._blob(received.sha256)
         if not path.exists():
             atomic_write(path, received.data)
         return path
 
     def raw_bytes(self, submission_id: str) -> bytes:
-        return self._blob(submission_id).read_bytes()
+        """The bytes of a submission (by its id) as received."""
+        sub = self.submission(submission_id)
+        if sub is None:
+            raise KeyError(submission_id)
+        return self._blob(sub["sha256"]).read_bytes()
 
     # recording -----------------------------------------------------------------
 
     def record(self, received: Received, *, status: str, received_at: str, facts: pd.DataFrame | None = None,
                findings: list[dict] | None = None, reason: str = "") -> Recorded:
-        """Record a received submission once; an accepted one supersedes the bureau's current one for the year."""
-        sid = received.submission_id
+        """Record a received submission once; an accepted one supersedes the bureau's current one for the year.
+
+        Takes the year's lock (when the ledger belongs to a reports folder) and retries when
+        the database refuses a concurrent second current submission.
+        """
         self.keep_bytes(received)
+        if self.lock_dir is None:
+            return self._record(received, status, received_at, facts, findings, reason)
+        from evaluation.versions import year_lock
+
+        with year_lock(self.lock_dir, received.year, wait=self.lock_wait, what="recording a submission"):
+            return self._record(received, status, received_at, facts, findings, reason)
+
+    def _record(self, received: Received, status: str, received_at: str, facts: pd.DataFrame | None,
+                findings: list[dict] | None, reason: str) -> Recorded:
+        for attempt in range(5):
+            try:
+                return self._record_once(received, status, received_at, facts, findings, reason)
+            except IntegrityError:
+                # another process recorded this submission, or a current one, at the same moment: look again
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _record_once(self, received: Received, status: str, received_at: str, facts: pd.DataFrame | None,
+                     findings: list[dict] | None, reason: str) -> Recorded:
+        sid = received.submission_id
         with Session(self.engine) as session, session.begin():
             existing = session.get(SubmissionRow, sid)
             if existing is not None:
@@ -130,18 +207,19 @@ class Ledger:
                     select(SubmissionRow).where(
                         SubmissionRow.department == received.department, SubmissionRow.year == received.year,
                         SubmissionRow.status == "accepted", SubmissionRow.superseded_by.is_(None),
-                    )
+                    ).with_for_update()
                 ).first()
-            row = SubmissionRow(
-                id=sid, department=received.department, year=received.year, kind=received.kind,
-                location=received.location, original_name=received.original_name, size=len(received.data),
-                received_at=received_at, status=status, supersedes=previous.id if previous else None,
-                superseded_by=None, findings=json.dumps(findings or [], ensure_ascii=False), reason=reason,
-            )
-            session.add(row)
-            session.flush()  # the submission exists before anything points at it
-            if previous is not None:
+            if previous is not None:  # first, so that two current rows never exist, even inside this transaction
                 previous.superseded_by = sid
+                session.flush()
+            session.add(SubmissionRow(
+                id=sid, sha256=received.sha256, department=received.department, year=received.year,
+                kind=received.kind, location=received.location, original_name=received.original_name,
+                size=len(received.data), received_at=received_at, status=status,
+                supersedes=previous.id if previous else None, superseded_by=None,
+                findings=json.dumps(findings or [], ensure_ascii=False), reason=reason,
+            ))
+            session.flush()  # the submission exists before anything points at it
             if status == "accepted" and facts is not None and not facts.empty:
                 session.add_all(
                     FactRow(submission_id=sid, county_code=str(f.county_code), year=int(f.year),
@@ -178,21 +256,33 @@ class Ledger:
         suffix = Path(sub["original_name"]).suffix.lower().lstrip(".")
         fmt = {"xlsm": "xlsx"}.get(suffix, suffix if suffix in ("xlsx", "csv", "json") else "csv")
         return Received(sub["department"], int(sub["year"]), sub["kind"], sub["location"], sub["original_name"],
-                        self.raw_bytes(submission_id), fmt)
+                        self._blob(sub["sha256"]).read_bytes(), fmt)
+
+    def same_bytes(self, received: Received) -> list[dict]:
+        """Other submissions (another year or bureau) of exactly these bytes, oldest first."""
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(SubmissionRow).where(SubmissionRow.sha256 == received.sha256,
+                                            SubmissionRow.id != received.submission_id)
+                .order_by(SubmissionRow.received_at)).all()
+            return [{c.name: getattr(r, c.name) for c in SubmissionRow.__table__.columns} for r in rows]
 
     def verify(self) -> list[str]:
         """Consistency problems (empty when sound): every submission's bytes are stored and hash
-        to its id; at most one current accepted submission per bureau and year; supersede links
-        point both ways; facts belong to accepted submissions only."""
+        to its sha256; its id is that of its bureau, year and bytes; at most one current accepted
+        submission per bureau and year; supersede links point both ways; facts belong to accepted
+        submissions only."""
         problems = []
         subs = {s["id"]: s for s in self.submissions()}
         current: dict[tuple[str, int], list[str]] = {}
         for sid, s in subs.items():
-            path = self._blob(sid)
+            path = self._blob(s["sha256"])
             if not path.exists():
                 problems.append(f"{sid[:12]}: bytes missing from the store")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != sid:
-                problems.append(f"{sid[:12]}: stored bytes do not match the id")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != s["sha256"]:
+                problems.append(f"{sid[:12]}: stored bytes do not match their sha256")
+            if make_submission_id(s["department"], s["year"], s["sha256"]) != sid:
+                problems.append(f"{sid[:12]}: id does not match its bureau, year and bytes")
             if s["status"] == "accepted" and s["superseded_by"] is None:
                 current.setdefault((s["department"], s["year"]), []).append(sid)
             if s["supersedes"] and subs.get(s["supersedes"], {}).get("superseded_by") != sid:
@@ -214,7 +304,8 @@ class Ledger:
         """Facts with provenance (submission hash, original file, sheet, row)."""
         with Session(self.engine) as session:
             query = (
-                select(FactRow, SubmissionRow.original_name, SubmissionRow.received_at, SubmissionRow.superseded_by)
+                select(FactRow, SubmissionRow.original_name, SubmissionRow.received_at, SubmissionRow.superseded_by,
+                       SubmissionRow.sha256)
                 .join(SubmissionRow, FactRow.submission_id == SubmissionRow.id)
                 .where(FactRow.year == year)
             )
@@ -224,9 +315,67 @@ class Ledger:
                 query = query.where(SubmissionRow.superseded_by.is_(None))
             records = [
                 {**{c: getattr(f, c) for c in FACT_COLUMNS}, "original_name": name, "received_at": at,
-                 "superseded_by": sup}
-                for f, name, at, sup in session.execute(query).all()
+                 "superseded_by": sup, "sha256": sha}
+                for f, name, at, sup, sha in session.execute(query).all()
             ]
-        columns = FACT_COLUMNS + ["original_name", "received_at", "superseded_by"]
+        columns = FACT_COLUMNS + ["original_name", "received_at", "superseded_by", "sha256"]
         frame = pd.DataFrame.from_records(records, columns=columns)
         return frame.sort_values(["county_code", "department", "indicator_id", "received_at"]).reset_index(drop=True)
+
+
+# -- schema migration -------------------------------------------------------------
+
+
+def _migrate(engine) -> None:
+    """Bring an existing ledger to SCHEMA_VERSION (a new one is simply created)."""
+    names = set(inspect(engine).get_table_names())
+    if "submissions" not in names:
+        return
+    columns = {c["name"] for c in inspect(engine).get_columns("submissions")}
+    if "sha256" in columns:
+        return
+    try:
+        with engine.begin() as conn:
+            _migrate_1_to_2(conn)
+    except (OperationalError, IntegrityError):
+        # another process migrated it at the same moment: fine if it is done now
+        if "sha256" not in {c["name"] for c in inspect(engine).get_columns("submissions")}:
+            raise
+
+
+def _migrate_1_to_2(conn) -> None:
+    """Ids were the sha256 of the bytes; now they are (bureau, year, bytes). Old rows are copied
+    under their new ids (so foreign keys hold throughout), facts and supersede links follow, and
+    any bureau-year left with two current submissions by the old race keeps the latest as current."""
+    conn.execute(text("ALTER TABLE submissions ADD COLUMN sha256 VARCHAR(64)"))
+    rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM submissions"))]
+    new_id = {r["id"]: make_submission_id(r["department"], r["year"], r["id"]) for r in rows}
+    insert = text(
+        "INSERT INTO submissions (id, sha256, department, year, kind, location, original_name, size, received_at, "
+        "status, supersedes, superseded_by, findings, reason) VALUES (:id, :sha256, :department, :year, :kind, "
+        ":location, :original_name, :size, :received_at, :status, :supersedes, :superseded_by, :findings, :reason)")
+    for r in rows:
+        conn.execute(insert, {**r, "id": new_id[r["id"]], "sha256": r["id"],
+                              "supersedes": new_id.get(r["supersedes"], r["supersedes"]),
+                              "superseded_by": new_id.get(r["superseded_by"], r["superseded_by"])})
+    for old, new in new_id.items():
+        conn.execute(text("UPDATE facts SET submission_id = :new WHERE submission_id = :old"), {"new": new, "old": old})
+    for old in new_id:
+        conn.execute(text("DELETE FROM submissions WHERE id = :old"), {"old": old})
+    current: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        if r["status"] == "accepted" and r["superseded_by"] is None:
+            current.setdefault((r["department"], r["year"]), []).append(r)
+    for (department, year), subs in current.items():
+        if len(subs) < 2:
+            continue
+        subs.sort(key=lambda r: r["received_at"])
+        latest = new_id[subs[-1]["id"]]
+        log.warning("ledger migration: %s %s had %d current submissions; %s stays current", department, year,
+                    len(subs), latest[:12])
+        for r in subs[:-1]:
+            conn.execute(text("UPDATE submissions SET superseded_by = :latest WHERE id = :id"),
+                         {"latest": latest, "id": new_id[r["id"]]})
+    for index in SubmissionRow.__table__.indexes:
+        index.create(conn, checkfirst=True)
+    log.info("ledger migrated to schema %d (%d submissions)", SCHEMA_VERSION, len(rows))

@@ -8,7 +8,7 @@ so a Prefect task can wrap it in two lines.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import ScoreResult, score_catalogue
-from evaluation.ingest import FACT_COLUMNS, Expected, IngestError, Received, Submission, TransientSourceError, discover, parse, receive
+from evaluation.ingest import FACT_COLUMNS, Expected, clip, IngestError, Received, Submission, TransientSourceError, discover, parse, receive
 from evaluation.ledger import Ledger, Recorded
 from evaluation.index.explain import dimension_progress
 from evaluation.index.readiness import assess, city_view
@@ -27,6 +27,8 @@ from evaluation.reporting.context import Analysis, RunInfo, county_context, summ
 from evaluation.validation import Finding, Gate, ValidationReport, validate_submission
 
 SAMPLE_MARKER = "SAMPLE.yaml"
+REASON_CAP = 120  # characters of a correction's reason printed in a 修订说明
+NAME_CAP = 60  # characters of a bureau's file name printed in a document
 STATUS_LABEL = {"missing": "缺少数据", "unreadable": "无法读取", "rejected": "校验未通过"}
 
 
@@ -46,6 +48,9 @@ class Intake:
     report: ValidationReport | None = None
     message: str = ""
     received: Received | None = None
+    # about the delivery, not the figures (e.g. a second file for the bureau in the drop folder);
+    # parse_one hands them to the submission, whose validation report carries them as warnings
+    notices: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -59,14 +64,27 @@ def is_sample(data_dir: Path | str) -> bool:
 
 def receive_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None, *,
                 retries: int | None = None) -> Intake:
-    """Receive a bureau's table from its source ("pending" with the bytes, or "missing").
+    """Receive a bureau's table from its source ("pending" with the bytes, "missing", or
+    "unreadable" for a file that is there but cannot be used: an .xls, a symlink, too large).
 
     retries=0 leaves retrying to the caller: a transient remote failure then raises
     `TransientSourceError` instead of becoming "missing".
     """
+    from evaluation.ingest import MissingFileError, clip_list, others_notice
+
     name = catalogue.departments[expected.department].name
+    others = expected.others
+    notice = others_notice(expected, name, year)
+    notices = (notice,) if notice else ()
+    if expected.problem:
+        return Intake(expected.department, name, expected.path.name, "unreadable", message=expected.problem,
+                      notices=notices)
     if not expected.present:
-        return Intake(expected.department, name, expected.path.name, "missing", message=f"未收到文件 {expected.path.name}")
+        message = f"未收到文件 {expected.path.name}"
+        if others:
+            message += (f"；文件夹中有 {clip_list(others, '个文件')}，如是本部门 {year} 年的数据，"
+                        f"请改名为 {expected.path.name}")
+        return Intake(expected.department, name, expected.path.name, "missing", message=message)
     try:
         received = receive(catalogue.sources[expected.department], year, data_dir, retries=retries)
     except TransientSourceError:
@@ -74,8 +92,10 @@ def receive_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: P
             raise
         return Intake(expected.department, name, expected.path.name, "missing", message="数据源暂时无法访问")
     except IngestError as exc:
-        return Intake(expected.department, name, expected.path.name, "missing", message=str(exc))
-    return Intake(expected.department, name, received.original_name, "pending", received=received)
+        present = expected.kind == "folder" and not isinstance(exc, MissingFileError)
+        return Intake(expected.department, name, expected.path.name, "unreadable" if present else "missing",
+                      message=str(exc), notices=notices)
+    return Intake(expected.department, name, received.original_name, "pending", received=received, notices=notices)
 
 
 def unreachable(expected: Expected, catalogue: Catalogue, error: BaseException) -> Intake:
@@ -89,13 +109,15 @@ def parse_one(intake: Intake, catalogue: Catalogue) -> Intake:
     """Read received bytes as the bureau's table ("pending" with a submission, or "unreadable")."""
     if intake.received is None or intake.submission is not None:
         return intake
+    notices = intake.notices
     try:
         sub = parse(intake.received, catalogue.sources[intake.department], catalogue)
     except IngestError as exc:
         return Intake(intake.department, intake.department_name, intake.file, "unreadable", message=str(exc),
-                      received=intake.received)
+                      received=intake.received, notices=notices)
+    sub.notices = list(notices)
     return Intake(intake.department, intake.department_name, intake.file, "pending", submission=sub,
-                  received=intake.received)
+                  received=intake.received, notices=notices)
 
 
 def ingest_one(expected: Expected, catalogue: Catalogue, year: int, data_dir: Path | str | None = None) -> Intake:
@@ -111,8 +133,7 @@ def validate_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame
     report = validate_submission(intake.submission, catalogue, previous=previous, gate=gate)
     status = "accepted" if report.accepted else "rejected"
     message = "" if report.accepted else report.summary_zh()
-    return Intake(intake.department, intake.department_name, intake.file, status, intake.submission, report, message,
-                  intake.received)
+    return replace(intake, status=status, report=report, message=message)
 
 
 def check_one(intake: Intake, catalogue: Catalogue, *, previous: pd.DataFrame | None = None,
@@ -147,7 +168,7 @@ def check_key(intake: Intake, catalogue: Catalogue, previous: pd.DataFrame | Non
     columns = [v.id for v in catalogue.department_variables(intake.department)]
     mine = previous.reindex(columns=columns) if previous is not None else None
     return hash_key("check", intake.department, intake.received.year, intake.received.submission_id,
-                       intake.received.original_name, frame_digest(mine), catalogue.config_hash, code)
+                    intake.received.original_name, frame_digest(mine), catalogue.config_hash, code, intake.notices)
 
 
 def values_key(values: pd.DataFrame, catalogue: Catalogue, code: str, *extra: object) -> str:
@@ -171,7 +192,23 @@ def current_for(ledger: Ledger, intake: Intake) -> tuple[Intake, str | None]:
         return intake, None
     received = ledger.received(current["id"])
     return Intake(intake.department, intake.department_name, received.original_name, "pending",
-                  received=received), intake.received.submission_id
+                  received=received, notices=intake.notices), intake.received.submission_id
+
+
+def same_bytes_notice(ledger: Ledger, intake: Intake, catalogue: Catalogue) -> Intake:
+    """Add a notice when the bytes received equal a file sent for another year or bureau (e.g. last
+    year's file sent again under this year's name). The figures themselves are checked by validation."""
+    if intake.received is None:
+        return intake
+    earlier = ledger.same_bytes(intake.received)
+    if not earlier:
+        return intake
+    first = earlier[0]
+    whose = catalogue.departments[first["department"]].name if first["department"] in catalogue.departments \
+        else first["department"]
+    notice = (f"《{intake.file}》与{whose} {first['year']} 年报送的《{first['original_name']}》内容完全相同（逐字节一致），"
+              f"请确认没有把其他年度或部门的文件当作本年度数据报送。")
+    return replace(intake, notices=intake.notices + (notice,))
 
 
 def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "") -> Recorded | None:
@@ -218,7 +255,8 @@ def completeness(intakes: list[Intake]) -> list[str]:
     """Chinese lines naming every bureau whose data cannot be scored."""
     return [
         f"{i.department_name}：{STATUS_LABEL[i.status]}（{i.file}）"
-        + ("" if i.message.startswith("未收到文件") else "\n    " + i.message.replace("\n", "\n    "))
+        + ("" if i.message == f"未收到文件 {i.file}" else "\n    " + i.message.replace("\n", "\n    "))
+        + "".join("\n    " + n for n in i.notices if n not in i.message)
         for i in intakes if not i.accepted
     ]
 
@@ -280,7 +318,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     names = {v.id: v.name for v in catalogue.variables.values()}
     units = {v.id: v.unit for v in catalogue.variables.values()}
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
-    before_ids = {i["department"]: i.get("submission_id") for i in previous.get("inputs", [])}
+    before_ids = manifest_inputs(previous)
     changed = {i.department: i for i in intakes if i.received and before_ids.get(i.department) != i.received.submission_id}
     def head(code: str) -> str:
         return f"本报告为第{version}版（{run_date}），修订第{editions.get(code, version - 1)}版。"
@@ -288,8 +326,9 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     general = []
     for dept, intake in sorted(changed.items()):
         old = (before_ids.get(dept) or "无")[:12]
-        why = reasons.get(intake.received.submission_id, "")
-        general.append(f"{dept_name[dept]}更正了数据：《{intake.file}》（提交编号 {old} → {intake.received.submission_id[:12]}）"
+        why = clip(reasons.get(intake.received.submission_id, ""), REASON_CAP)  # text from people: bounded
+        general.append(f"{dept_name[dept]}更正了数据：《{clip(intake.file, NAME_CAP)}》"
+                       f"（提交编号 {old} → {intake.received.submission_id[:12]}）"
                        + (f"，更正原因：{why}" if why else "") + "。")
     if not changed:
         general.append("输入数据未变，本版因评价配置或程序更新而重新出具。")
@@ -312,7 +351,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
                 lines.append(f"{names[f.indicator_id]}：{shown_old} → {shown_new} {units[f.indicator_id]}"
-                             f"（来源：《{f.original_name}》第 {f.row} 行）")
+                             f"（来源：《{clip(f.original_name, NAME_CAP)}》第 {f.row} 行）")
         old = old_scores.get(county.code)
         if old is not None:
             new_score, new_rank = float(result.overall[county.code]), int(result.rank[county.code])
@@ -346,7 +385,10 @@ def facts_csv(intakes: list[Intake], catalogue: Catalogue, county: str | None = 
 
 
 def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    """Validation warnings, as run-wide notes and per-county notes for the scorecards."""
+    """Validation warnings about the figures, as run-wide notes and per-county notes for the scorecards
+    (an ignored column or a second file in the drop folder stays in the validation report only)."""
+    from evaluation.validation import NOT_FOR_DOCUMENTS
+
     general: list[str] = []
     per_county: dict[str, list[str]] = {}
     for intake in intakes:
@@ -354,6 +396,8 @@ def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tup
             continue
         table = intake.submission.table.set_index("_row")
         for finding in intake.report.warnings:
+            if finding.expectation in NOT_FOR_DOCUMENTS:
+                continue
             text = f"{intake.department_name}数据提示：“{finding.column}”{finding.rule}"
             if not finding.rows:
                 general.append(text)
@@ -475,7 +519,11 @@ def render_one(report: PlannedReport, folder: Path) -> str:
     """Render one PDF into the (staged) version folder; returns its sha256."""
     from evaluation.reporting.pdf import render_pdf
 
-    data = render_pdf(report.context, folder / report.file_name, attachments=list(report.attachments))
+    from evaluation.fsutil import child
+
+    # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
+    data = render_pdf(report.context, child(folder, report.file_name), attachments=list(report.attachments),
+                      make_parents=False)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -498,10 +546,26 @@ def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: st
         "allow_incomplete": allow_incomplete,
         "inputs": [
             {"department": i.department, "file": i.file, "status": i.status,
-             "submission_id": i.received.submission_id if i.received else None}
+             "submission_id": i.received.submission_id if i.received else None,
+             "sha256": i.received.sha256 if i.received else None}
             for i in sorted(intakes, key=lambda i: i.department)
         ],
     }
+
+
+def manifest_inputs(manifest: dict) -> dict[str, str | None]:
+    """{department: submission id} of a version's inputs. Manifests written before submissions
+    were identified by bureau, year and bytes hold the bare sha256; it is converted."""
+    from evaluation.ingest import submission_id
+
+    year = manifest.get("year")
+    out = {}
+    for i in manifest.get("inputs", []):
+        sid = i.get("submission_id")
+        if sid and "sha256" not in i and year is not None:
+            sid = submission_id(i["department"], int(year), sid)
+        out[i["department"]] = sid
+    return out
 
 
 def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str, sample: bool,

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.context import FlowRunContext
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
@@ -17,6 +18,7 @@ from prefect.tasks import exponential_backoff
 
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
+from evaluation.errors import UserError, storage_error
 from evaluation.ingest import Expected, TransientSourceError, discover
 from evaluation.ledger import Ledger
 from evaluation.validation import Gate
@@ -79,20 +81,22 @@ def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir
             received.append(intake)
         else:
             received.append(state.result())
-    received = current(received, out_dir, ledger_url)
+    received = current(received, catalogue, out_dir, ledger_url)
     # submitted together: threads here (GX itself runs one table at a time), workers on a Dask cluster
     futures = [check_task.submit(intake, catalogue, previous, gate, CODE) for intake in received]
     return [future.result() for future in futures]
 
 
 @_task
-def current(intakes: list[pipeline.Intake], out_dir: str, ledger_url: str | None) -> list[pipeline.Intake]:
-    """Swap in a bureau's correction when the file received is one it has since superseded."""
+def current(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str,
+            ledger_url: str | None) -> list[pipeline.Intake]:
+    """Swap in a bureau's correction when the file received is one it has since superseded, and note
+    a file whose bytes were already sent for another year or bureau."""
     ledger = Ledger.at(out_dir, ledger_url)
     try:
         out = []
         for intake in intakes:
-            used, superseded = pipeline.current_for(ledger, intake)
+            used, superseded = pipeline.current_for(ledger, pipeline.same_bytes_notice(ledger, intake, catalogue))
             if superseded:
                 get_run_logger().info("%s: %s was superseded; using the correction %s (%s)", intake.department,
                                       superseded[:12], used.received.submission_id[:12], used.file)
@@ -212,7 +216,7 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
         return {}
     ledger = Ledger.at(out_dir, ledger_url)
     try:
-        old_ids = {i["submission_id"] for i in previous[1].get("inputs", []) if i.get("submission_id")}
+        old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
         year = int(previous[1]["year"])
         old_facts = ledger.facts(year, current_only=False)
         old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
@@ -290,6 +294,7 @@ def annual_evaluation(
     cache_dir: str | None = None,
     refresh_cache: bool = False,
     render_parallel_from: int = 4,
+    lock_wait: float = 0.0,
 ):
     """Score every county for `year` and issue a new report version when anything changed.
 
@@ -302,6 +307,7 @@ def annual_evaluation(
         A pool costs about 3 s to start, and rendering in this process slows down as the run's
         data grows (at 300 counties, 3 s a report instead of 1), so the pool pays from about 4.
         On a Dask cluster (see flows.runners) they are rendered by its workers instead.
+    lock_wait: seconds to wait for the year when another run holds it (then refused, in words).
 
     Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
     """
@@ -317,17 +323,43 @@ def annual_evaluation(
     received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
     pool = None
-    if versions.latest(out, year) is None and not on_dask():
-        # A year's first version renders every report: warm the render workers up while the tables are checked.
-        from evaluation.reporting.parallel import RenderPool, default_workers
-
-        pool = RenderPool(default_workers())
     try:
-        return _evaluate(catalogue, year, data_dir, out_dir, run_date, allow_incomplete, ledger_url, cached,
-                         render_parallel_from, sample, received_at, gate, pool)
+        # The whole run holds the year: a second run (or a correction being recorded) is refused in words.
+        with versions.year_lock(out, year, wait=lock_wait, what=_who()):
+            logger = get_run_logger()
+            for leftover in versions.clean_partials(out, year):
+                logger.warning("removed %s, left behind by an interrupted run", leftover)
+            for stray in versions.clear_strays(out, year):
+                logger.warning("removed the empty folder %s (not an issued version)", stray)
+            if versions.latest(out, year) is None and not on_dask():
+                # A year's first version renders every report: warm the render workers up while the tables are checked.
+                from evaluation.reporting.parallel import RenderPool, default_workers
+
+                pool = RenderPool(default_workers())
+            return _evaluate(catalogue, year, data_dir, out_dir, run_date, allow_incomplete, ledger_url, cached,
+                             render_parallel_from, sample, received_at, gate, pool)
+    except UserError as exc:
+        return _refused(exc)
+    except OSError as exc:
+        found = storage_error(exc)
+        if found is None:
+            raise
+        return _refused(found)
     finally:
         if pool is not None:
             pool.close()
+
+
+def _who() -> str:
+    """What holds the year's lock, for the message another run gets."""
+    context = FlowRunContext.get()
+    return f"annual-evaluation {context.flow_run.name}" if context and context.flow_run else "annual-evaluation"
+
+
+def _refused(exc: UserError):
+    """A failure the user can fix: one sentence in the log and in the state, no traceback."""
+    get_run_logger().error("%s", exc.message)
+    return Failed(message=exc.message, data={"status": "error", "code": int(exc.code), "message": exc.message})
 
 
 def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_date: str, allow_incomplete: bool,
@@ -355,9 +387,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         return Failed(message=message, data={"status": "refused", "problems": problems})
 
     fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete)
-    with versions.year_lock(out, year):
-        for leftover in versions.clean_partials(out, year):
-            logger.warning("removed %s, left behind by an interrupted run", leftover)
+    with versions.year_lock(out, year):  # held since the run started (re-entrant): the version is decided here
         previous = versions.latest(out, year)
         if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
             return _unchanged(out, year, previous, "inputs, configuration and code are unchanged")
