@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 
 from evaluation.catalogue import Source
-from evaluation.ingest import MAX_BYTES, IngestError, Received, TransientSourceError
+from evaluation.ingest import IngestError, Received, TransientSourceError
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -27,14 +27,15 @@ def fetch_http(source: Source, year: int, *, retries: int | None = None, backoff
     attempts = (source.retries if retries is None else retries) + 1
     last = ""
     transient = False
+    limit = source.limits.max_bytes
     for attempt in range(1, attempts + 1):
         try:
             request = urllib.request.Request(url, headers={"Accept": "application/json, text/csv;q=0.9, */*;q=0.1",
                                                            "User-Agent": "twomountains"})
             with urllib.request.urlopen(request, timeout=source.timeout) as response:
-                data = response.read(MAX_BYTES + 1)
-            if len(data) > MAX_BYTES:
-                raise IngestError(f"{url} 返回的内容超过 {MAX_BYTES // 2**20} MB，拒绝读取。")
+                data = response.read(limit + 1)
+            if len(data) > limit:
+                raise IngestError(f"{url} 返回的内容超过 {limit / 2**20:g} MB 上限，拒绝读取。")
             name = f"{source.department}_{year}.{source.format}"
             return Received(source.department, int(year), "http", url, name, data, source.format)
         except urllib.error.HTTPError as exc:

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from evaluation.catalogue import Catalogue
-from evaluation.ingest import Submission
+from evaluation.yamlsafe import load_yaml
+from evaluation.fsutil import atomic_write
+from evaluation.ingest import Submission, clip, clip_list, stated_year
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -47,6 +48,10 @@ PREVIOUS = "__previous"
 KNOWN = "county_code__known"  # True where the county is one of the catalogue's
 LISTED = "county_code__listed"  # the code where known, else empty (its distinct count must be all counties)
 COUNTY_COLUMNS = ("county_code", KNOWN, LISTED)
+# Findings about the delivery rather than the figures: kept in the validation report (and the
+# ledger), never put on a scorecard, so they neither clutter nor re-issue the counties' reports.
+NOT_FOR_DOCUMENTS = frozenset({"extra_column", "other_file"})
+SAME_AS_PREVIOUS = "全部数值与上年已采用数据完全相同，疑似误报上年数据"
 _ID_NAMESPACE = uuid.UUID("6f1d1c3e-7f0e-4d4a-9a39-2c6d2b0a2a51")
 
 _lock = threading.Lock()
@@ -68,7 +73,7 @@ def _exp(type_: str, kwargs: dict, rule_zh: str, expected_zh: str, severity: str
 def load_rules(path: Path = RULES_FILE) -> dict[str, list[dict]]:
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return load_yaml(path.read_text(encoding="utf-8")) or {}
 
 
 def build_suite_dict(catalogue: Catalogue, department: str, rules: dict[str, list[dict]] | None = None) -> dict:
@@ -138,7 +143,7 @@ def write_suites(catalogue: Catalogue, project_dir: Path = EXPECTATIONS_DIR) -> 
         doc["id"] = spec["id"]
         for written, wanted in zip(doc["expectations"], spec["expectations"], strict=True):
             written["id"] = wanted["id"]
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        atomic_write(path, (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         paths.append(path)
     return paths
 
@@ -183,7 +188,8 @@ class Finding:
         found = f"；实际值：{'、'.join(self.found[:10])}" if self.found else ""
         expected = f"；应为：{self.expected}" if self.expected else ""
         label = "错误" if self.severity == "error" else "警告"
-        return f"[{label}] {where}，列“{self.column}”：{self.rule}{found}{expected}"
+        column = f"，列“{self.column}”" if self.column else ""
+        return f"[{label}] {where}{column}：{self.rule}{found}{expected}"
 
 
 @dataclass
@@ -393,6 +399,11 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
                         gate: Gate | None = None, suites_dir: Path = SUITES_DIR) -> ValidationReport:
     """Check one submission at the boundary; bad data becomes findings, never an exception.
 
+    Besides the GX suite: cells that are not numbers in one meaning, a year column stating another
+    year, last year's figures sent again (every value of the variables with a year-on-year check
+    equal to `previous`: an error, see `_same_as_previous`), ignored columns and delivery notices
+    (warnings that stay out of documents: `NOT_FOR_DOCUMENTS`). Bureau text is clipped.
+
     previous: last year's accepted values (county code x variable id) for the jump check.
     """
     gate = gate or default_gate()
@@ -406,14 +417,31 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
     frame = with_county_checks(with_changes(sub.table, catalogue, sub.department, previous), catalogue)
     findings: list[Finding] = []
     for row, header, raw, reason in sub.unparsed:
-        findings.append(Finding("error", reason, header, [row], [raw], "parse_cell", "数值"))
-    for header in sub.extra_columns:
-        findings.append(Finding("warning", "表中有未配置的列，已忽略", header, [], [], "extra_column"))
+        findings.append(Finding("error", reason, header, [row], [clip(raw)], "parse_cell", "数值"))
+    if sub.extra_columns:
+        findings.append(Finding("warning", "表中有未配置的列，已忽略", clip_list(sub.extra_columns, "列"), [], [],
+                                "extra_column"))
+    for notice in sub.notices:
+        findings.append(Finding("warning", notice, "", [], [], "other_file"))
+    stated = sub.stated_years
+    other_years = [(row, text) for row, text in stated if stated_year(text) != sub.year] if sub.year else []
+    if other_years:
+        findings.append(Finding("error", f"表中的年度与报送年度 {sub.year} 年不符", sub.year_column,
+                                [r for r, _ in other_years], [clip(t) for _, t in other_years], "year_column",
+                                str(sub.year)))
+    if previous is not None and _same_as_previous(frame, catalogue, sub.department):
+        findings.append(Finding("error", SAME_AS_PREVIOUS, "", [], [], "same_as_previous",
+                                f"{sub.year} 年的数据" if sub.year else "本年度的数据"))
+    # a column the table lacks is reported once, by expect_column_to_exist, not by every rule on it
+    absent = {v.id for v in catalogue.department_variables(sub.department) if v.id not in sub.table.columns}
     for outcome in gate.run(frame, suite):
         if outcome["success"]:
             continue
         kwargs = outcome["kwargs"]
         column = kwargs.get("column") or kwargs.get("column_A", "")
+        involved = {str(kwargs.get(k, "")).removesuffix(CHANGE) for k in ("column", "column_A", "column_B")}
+        if outcome["type"] != "expect_column_to_exist" and involved & absent:
+            continue
         rows: list[int] = []
         found: list[str] = []
         for idx in outcome["index"]:
@@ -421,7 +449,7 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
                 continue
             rows.append(int(sub.table["_row"].iloc[idx]))
             if column in COUNTY_COLUMNS:
-                found.append(_fmt(sub.table["_county_raw"].iloc[idx]))
+                found.append(clip(_fmt(sub.table["_county_raw"].iloc[idx])))
             elif column.endswith(CHANGE):
                 var = column.removesuffix(CHANGE)
                 found.append(f"{_fmt(frame[var].iloc[idx])}（上年 {_fmt(frame[var + PREVIOUS].iloc[idx])}，"
@@ -464,6 +492,25 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
         findings=findings,
         year=sub.year,
     )
+
+
+def _same_as_previous(frame: pd.DataFrame, catalogue: Catalogue, department: str) -> bool:
+    """Whether every value of the variables with a year-on-year check (`max_change`) equals last
+    year's accepted value for its county (at least two values compared): last year's file sent again."""
+    compared = 0
+    for var in catalogue.department_variables(department):
+        if var.max_change is None or var.id not in frame.columns or var.id + PREVIOUS not in frame.columns:
+            continue
+        current, prev = frame[var.id], frame[var.id + PREVIOUS]
+        mask = current.notna() & frame[KNOWN].astype(bool)
+        if not mask.any():
+            continue
+        if prev[mask].isna().any():
+            return False
+        if not np.allclose(current[mask].to_numpy(float), prev[mask].to_numpy(float), rtol=1e-9, atol=0.0):
+            return False
+        compared += int(mask.sum())
+    return compared >= 2
 
 
 def suite_drift(catalogue: Catalogue, department: str, suites_dir: Path = SUITES_DIR) -> list[str]:

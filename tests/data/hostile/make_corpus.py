@@ -1,6 +1,6 @@
 """Write the hostile-input corpus: bureau tables that must be refused with a clear message.
 
-    python tests/data/hostile/make_corpus.py
+    python tests/data/hostile/make_corpus.py [FILE ...]
 
 Each file is listed in cases.yaml with the department and year it is checked as,
 the exit code `twomountains validate` must give (1 rejected, 2 unreadable) and a
@@ -84,6 +84,39 @@ def merged_header_xlsx() -> bytes:
     return buf.getvalue()
 
 
+def merged_data_xlsx() -> bytes:
+    """A county's population merged down into the next county's row (C5:C6): one figure for two counties."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "主要指标"
+    ws.append(["示例标题"])
+    ws.append(STATS_HEAD)
+    for row in stats_rows():
+        ws.append(row)
+    ws["C6"] = None
+    ws.merge_cells("C5:C6")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def second_sheet_xlsx() -> bytes:
+    """Forestry (no sheet configured: the first visible one is read) with the table on the second sheet."""
+    wb = Workbook()
+    notes = wb.active
+    notes.title = "说明"
+    notes["A1"] = "本表数据来自2023年森林资源年度监测。"
+    ws = wb.create_sheet("林草资源")
+    ws.append(["2023年林草资源"])
+    ws.append(["单位：%"])
+    ws.append(["单位", "森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"])
+    for i, name in enumerate(NAMES):
+        ws.append([name, 40 + i, 10 + i])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
 def zip_bomb() -> bytes:
     """A small 'xlsx' that unpacks to about 300 MB of zeros."""
     buf = io.BytesIO()
@@ -162,6 +195,29 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
     water("xlsx_disguised_as_csv_2023.csv", xlsx_bytes("Sheet", WATER_HEAD, w()), 2, "实际是 Excel 文件")
     water("水务局_2022年水资源公报摘要.csv", csv_bytes(WATER_HEAD, w()), 1, "文件名显示为 2022 年数据，与报送年度 2023 年不符")
 
+    rows = w()
+    rows[1][2] = "5100,5"  # a decimal comma: read as 51005 it would pass the range check
+    water("decimal_comma_2023.csv", csv_bytes(WATER_HEAD, rows), 1,
+          "第 3 行，列“用水总量（万立方米）”：疑似用逗号作小数点，请写作 5100.5")
+    rows = w()
+    rows[2][2] = "5.200,5"  # dot for thousands, comma for decimals
+    water("european_number_2023.csv", csv_bytes(WATER_HEAD, rows), 1,
+          "第 4 行，列“用水总量（万立方米）”：疑似用点作千位分隔、逗号作小数点，请写作 5200.5")
+    rows = w()
+    rows[3][2] = "5 300"  # a space inside a number: thousands separator or two numbers?
+    water("spaced_number_2023.csv", csv_bytes(WATER_HEAD, rows), 1,
+          "第 5 行，列“用水总量（万立方米）”：数字中间有空格，无法确定写法，请去掉空格（如 5300）")
+    water("year_column_2022_2023.csv", csv_bytes(["年度"] + WATER_HEAD, [[2022] + r for r in w()]), 1,
+          "列“年度”：表中的年度与报送年度 2023 年不符；实际值：2022")
+    rows = w()
+    rows[3][0] = "某县"
+    water("utf16_bom_2023.csv", csv_bytes(WATER_HEAD, rows, "utf-16"), 1, "实际值：某县")
+    water("utf16be_no_bom_2023.csv", csv_bytes(WATER_HEAD, rows, "utf-16-be"), 1, "实际值：某县")
+    big5_head = ["縣區名稱", "水土保持率（%）", "用水總量（萬立方米）"]
+    big5_names = ["武都區", "成縣", "文縣", "宕昌縣", "康縣", "西和縣", "禮縣", "徽縣", "兩當縣"]
+    water("big5_2023.csv", csv_bytes(big5_head, [[n] + r[1:] for n, r in zip(big5_names, w())], "big5"), 2,
+          "该行的列名为：縣區名稱、水土保持率（%）、用水總量（萬立方米）（文件是 Big5（繁体中文）编码")
+
     good_stats = xlsx_bytes("主要指标", STATS_HEAD, stats_rows())
     stats("stats_truncated_2023.xlsx", good_stats[: len(good_stats) // 2], 2, "文件已损坏")
     stats("stats_zip_bomb_2023.xlsx", zip_bomb(), 2, "解压后超过 200 MB")
@@ -185,6 +241,15 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
     rows[1][0] = "621299"
     stats("stats_bad_code_2023.xlsx", xlsx_bytes("主要指标", STATS_HEAD, rows), 1, "实际值：621299")
 
+    stats("stats_merged_data_cells_2023.xlsx", merged_data_xlsx(), 2,
+          "工作表“主要指标”的数据区域有合并单元格 C5:C6，请取消合并后逐行填写")
+    stats("stats_year_column_2022_2023.xlsx",
+          xlsx_bytes("主要指标", STATS_HEAD + ["统计年度"], [r + ["2022年"] for r in stats_rows()]), 1,
+          "列“统计年度”：表中的年度与报送年度 2023 年不符；实际值：2022年")
+    out.append(("forestry_second_sheet_2023.xlsx", second_sheet_xlsx(), "forestry", 2023, 2,
+                "工作表“说明”中没有找到表格（第 3 行找不到县区列“单位”）。文件中的工作表：说明、林草资源；"
+                "表格似乎在工作表“林草资源”中"))
+
     from evaluation.catalogue import load_catalogue
     from evaluation.forms import make_form
 
@@ -195,10 +260,13 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
     return out
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Write every file (or only the named ones: openpyxl stamps each xlsx with the time it was
+    written, so rewriting an unchanged case changes its bytes) and the whole of cases.yaml."""
     listing = []
     for name, data, dept, year, code, msg in cases():
-        (HERE / name).write_bytes(data)
+        if not only or name in only:
+            (HERE / name).write_bytes(data)
         listing.append({"file": name, "department": dept, "year": year, "exit": code, "message": msg})
     listing.append({"file": "huge_200mb_2023.csv", "department": "water", "year": 2023, "exit": 2,
                     "message": "超过 50 MB 上限", "generated_by_test": True})
@@ -208,4 +276,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
