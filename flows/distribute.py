@@ -1,8 +1,24 @@
 """Distribute an issued version's reports: each county its scorecard, the city leaders the summary.
 
 Orchestration only; `evaluation.distribution` plans, sends and keeps the delivery ledger.
-A report goes to a recipient once per channel (keyed on its sha256), so a rerun sends
-only what is still undelivered, and after a correction only the re-issued reports go out.
+What is guaranteed: each report reaches each recipient at most once per channel (keyed on
+its sha256), so a rerun sends only what is still undelivered, and after a correction only
+the re-issued reports go out. A mail whose outcome is unknown (the connection dropped after
+its content was sent, or a run died while sending it) is reported as uncertain and is never
+resent unless the caller says so (`resend_uncertain`).
+
+How:
+- a lock per year and version (`reports/<year>/.distribute-v<N>.lock`) is held while
+  planning and sending; a second run waits `lock_wait_seconds` for it, then plans (finding
+  everything delivered) or is refused with a sentence naming the holder;
+- under the lock, rows a dead run left `sending` become `uncertain`, then the plan is made;
+- before the first mail, the SMTP server is reached once (connect, EHLO, login, QUIT;
+  `check_attempts` tries, backoff from `check_backoff_seconds`); if it cannot be, nothing
+  is attempted and the run is refused (exit code 7);
+- each mail is retried `retries` times (backoff from `retry_backoff_seconds`) only when it
+  cannot have arrived; if the server is unreachable after that, the rest is not attempted.
+
+The result's `code` is the CLI's exit code (`evaluation.errors.ExitCode`).
 """
 
 from __future__ import annotations
@@ -11,41 +27,74 @@ import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 from evaluation import versions
-from evaluation.catalogue import load_catalogue
+from evaluation.catalogue import CatalogueError, load_catalogue
 from evaluation.distribution import (
     Delivery,
     DeliveryLedger,
     DistributionError,
     Outcome,
     TransientDeliveryError,
+    check_smtp,
     deliver_one,
     describe,
-    plan_deliveries,
+    describe_held,
+    make_plan,
+    recover_interrupted,
 )
-from evaluation.distribution.recipients import RecipientsError, load_recipients
+from evaluation.distribution.recipients import RecipientsError, SmtpSettings, load_recipients
+from evaluation.errors import Busy, ExitCode, UserError
+from evaluation.locks import describe_holder, file_lock
 from flows.retrying import retry_on
 
 CHANNELS = ("outbox", "email")
-STATUS_ZH = {"delivered": "已送达", "skipped": "此前已送达", "failed": "失败"}
+STATUS_ZH = {"delivered": "已送达", "skipped": "此前已送达", "failed": "失败", "uncertain": "结果不确定",
+             "not_attempted": "未尝试"}
+RETRIES = 2  # per mail, only when it cannot have arrived; with 1 s backoff: 1 s, then 2 s
+
+
+def utc_now() -> str:
+    """The time recorded in the delivery ledger (the library never reads the clock)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def lock_path(out: Path, year: int, version: int) -> Path:
+    return versions.year_dir(out, year) / f".distribute-v{int(version)}.lock"
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def to_outbox(delivery: Delivery, folder: Path, ledger: DeliveryLedger, outbox_dir: Path) -> Outcome:
+def to_outbox(delivery: Delivery, folder: Path, ledger: DeliveryLedger, outbox_dir: Path,
+              resend_uncertain: bool = False) -> Outcome:
     """Put one report in a recipient's outbox folder (local disk: no retries)."""
-    return deliver_one(delivery, folder, ledger, outbox_dir=outbox_dir)
+    return deliver_one(delivery, folder, ledger, now=utc_now, outbox_dir=outbox_dir,
+                       resend_uncertain=resend_uncertain)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_jitter_factor=0.2,
+@task(cache_policy=NO_CACHE, persist_result=False, retries=RETRIES, retry_jitter_factor=0.2,
       retry_condition_fn=retry_on(TransientDeliveryError))
-def send_email(delivery: Delivery, folder: Path, ledger: DeliveryLedger, smtp) -> Outcome:
-    """Mail one report over SMTP; a refused connection, a timeout or a 4xx reply is retried with backoff."""
-    return deliver_one(delivery, folder, ledger, smtp=smtp)
+def send_email(delivery: Delivery, folder: Path, ledger: DeliveryLedger, smtp: SmtpSettings,
+               resend_uncertain: bool = False) -> Outcome:
+    """Mail one report over SMTP. Retried (with backoff) only on `TransientDeliveryError`: a refused
+    connection, a timeout or a 4xx before the server can have accepted the mail. A mail whose
+    content went out without a final reply comes back `uncertain` and is not retried."""
+    return deliver_one(delivery, folder, ledger, now=utc_now, smtp=smtp, resend_uncertain=resend_uncertain)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_condition_fn=retry_on(TransientDeliveryError))
+def reach_smtp(smtp: SmtpSettings) -> str | None:
+    """Reach the mail server once without sending anything. None when it answers; a Chinese
+    sentence when a retry will not help (bad TLS setup, wrong password); raises
+    `TransientDeliveryError` when it may."""
+    try:
+        check_smtp(smtp)
+    except DistributionError as exc:
+        return str(exc)
+    return None
 
 
 @flow(name="distribute-scorecards")
@@ -59,28 +108,41 @@ def distribute_scorecards(
     config_dir: str | None = None,
     recipients: str | None = None,
     dry_run: bool = False,
-    retry_backoff_seconds: float = 10.0,
+    retry_backoff_seconds: float = 1.0,
     smtp_secret: str | None = None,
+    resend_uncertain: bool = False,
+    retries: int = RETRIES,
+    check_attempts: int = 3,
+    check_backoff_seconds: float = 1.0,
+    lock_wait_seconds: float = 15.0,
 ):
     """Send the reports of `year` (default: the previous calendar year), version `version`
-    (default: the latest issued), over `channel` ("outbox" or "email").
+    (default: the latest issued), over `channel` ("outbox" or "email"); each report to each
+    recipient at most once per channel.
 
+    resend_uncertain: also send the mails whose outcome is unknown (check with the recipients first).
     smtp_secret: the name of a Prefect Secret block holding {"username": ..., "password": ...}
     for the SMTP login (instead of the environment variables recipients.yaml names).
+    retries, retry_backoff_seconds: per mail, when it cannot have arrived (exponential backoff).
+    check_attempts, check_backoff_seconds: reaching the SMTP server before the first mail.
+    lock_wait_seconds: how long to wait for another run distributing the same version.
 
-    Returns a dict: status ("sent", "nothing", "dry-run", "partial" or "refused"), version,
-    counts per outcome, and one row per delivery.
+    Returns a dict: status ("sent", "nothing", "dry-run", "partial", "uncertain",
+    "unreachable" or "refused"), code (the CLI's exit code), version, counts per outcome
+    (delivered, skipped = delivered earlier, failed, uncertain, not_attempted), one row per
+    delivery of this run, and a message (Chinese) unless everything went out.
     """
     logger = get_run_logger()
     year = int(year) if year is not None else dt.date.today().year - 1
     out = Path(out_dir)
     if channel not in CHANNELS:
         return _refuse(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）")
-    catalogue = load_catalogue(config_dir)
     try:
+        catalogue = load_catalogue(config_dir)
         book = load_recipients(catalogue, recipients)
-    except RecipientsError as exc:
+    except (CatalogueError, RecipientsError) as exc:
         return _refuse(str(exc))
+    smtp = None
     if channel == "email":
         if book.smtp is None:
             return _refuse("recipients.yaml 中没有 smtp 设置，无法通过邮件发送。")
@@ -101,52 +163,145 @@ def distribute_scorecards(
         return _refuse(f"{year} 年度没有{'第 %d 版' % version if version else '已出具的'}报告，无法分发。")
     version = version or found[-1]
     folder = versions.year_dir(out, year) / f"v{version}"
-    manifest = versions.read_manifest(folder)
+    try:
+        manifest = versions.read_manifest(folder)
+    except (OSError, ValueError):
+        return _refuse(f"无法读取 {folder / versions.MANIFEST}：文件损坏或不可读，无法分发。")
 
+    def busy(holder: dict) -> str:
+        return (f"{year} 年第 {version} 版的报告正由{describe_holder(holder)}分发；等待 {lock_wait_seconds:g} 秒后"
+                "仍未结束。为避免重复发送，本次未发送任何报告，请等该运行结束后再试。")
+
+    try:
+        with file_lock(lock_path(out, year, version), wait=lock_wait_seconds, what="distribute-scorecards",
+                       busy=busy):
+            return _distribute_locked(
+                year=year, version=version, channel=channel, out=out, folder=folder, manifest=manifest, book=book,
+                catalogue=catalogue, smtp=smtp, outbox_dir=outbox_dir, ledger_url=ledger_url, dry_run=dry_run,
+                resend_uncertain=resend_uncertain, retries=retries, retry_backoff_seconds=retry_backoff_seconds,
+                check_attempts=check_attempts, check_backoff_seconds=check_backoff_seconds)
+    except Busy as exc:
+        return _refuse(exc.message, ExitCode.BUSY)
+    except UserError as exc:  # the lock file could not be written: permission, full disk
+        return _refuse(exc.message, exc.code)
+
+
+def _distribute_locked(*, year: int, version: int, channel: str, out: Path, folder: Path, manifest: dict, book,
+                       catalogue, smtp: SmtpSettings | None, outbox_dir: str | None, ledger_url: str | None,
+                       dry_run: bool, resend_uncertain: bool, retries: int, retry_backoff_seconds: float,
+                       check_attempts: int, check_backoff_seconds: float):
+    logger = get_run_logger()
     ledger = DeliveryLedger.at(out, ledger_url)
     try:
         try:
-            plan = plan_deliveries(manifest, book, ledger, channel, catalogue)
+            if not dry_run:
+                swept = recover_interrupted(manifest, ledger, channel, utc_now())
+                if swept:
+                    logger.warning("%d deliveries left 'sending' by an interrupted run are now 'uncertain'", swept)
+            plan = make_plan(manifest, book, ledger, channel, catalogue, resend_uncertain=resend_uncertain)
         except DistributionError as exc:
             return _refuse(str(exc))
         if dry_run:
-            lines = describe(plan)
-            for line in lines:
-                logger.info("%s", line)
-            return {"status": "dry-run", "version": version, "lines": lines, "planned": len(plan)}
-        logger.info("%s v%d: %d deliveries over %s", year, version, len(plan), channel)
-        sender = to_outbox.with_options() if channel == "outbox" else send_email.with_options(
-            retry_delay_seconds=exponential_backoff(retry_backoff_seconds))
-        target = Path(outbox_dir) if outbox_dir else out / "outbox"
-        rows = []
-        for i, delivery in enumerate(plan, 1):
-            arg = target if channel == "outbox" else smtp
-            state = sender(delivery, folder, ledger, arg, return_state=True)
-            if state.is_failed():
-                error = state.result(raise_on_failure=False)
-                outcome = Outcome(delivery.recipient.id, delivery.file_name, channel, "failed", None,
-                                  getattr(error, "reason", None) or str(error))
-            else:
-                outcome = state.result()
-            logger.info("[%d/%d] %s -> %s: %s", i, len(plan), delivery.file_name, delivery.recipient.id, outcome.status)
-            rows.append({"收件人": f"{delivery.recipient.name} <{delivery.recipient.email}>", "报告": delivery.file_name,
-                         "版次": delivery.version, "方式": channel, "结果": STATUS_ZH.get(outcome.status, outcome.status),
-                         "Message-ID": outcome.message_id or "", "说明": outcome.error or ""})
+            lines = (describe(plan.send) if plan.send or not plan.uncertain else []) + describe_held(plan.uncertain)
+            logger.info("dry run %s v%d over %s: %d to send, %d held back as uncertain, %d delivered earlier",
+                        year, version, channel, len(plan.send), len(plan.uncertain), len(plan.delivered))
+            create_markdown_artifact(key=f"distribution-plan-{year}-v{version}",
+                                     markdown="\n".join(f"- {line}" for line in lines),
+                                     description=f"{year} v{version} dry run over {channel}")
+            return {"status": "dry-run", "code": int(ExitCode.OK), "version": version, "lines": lines,
+                    "planned": len(plan.send), "uncertain": len(plan.uncertain)}
+        logger.info("%s v%d: %d deliveries over %s (%d held back as uncertain, %d delivered earlier)", year, version,
+                    len(plan.send), channel, len(plan.uncertain), len(plan.delivered))
+        if channel == "email" and plan.send:
+            refusal = _reach(smtp, check_attempts, check_backoff_seconds)  # type: ignore[arg-type]
+            if refusal is not None:
+                return refusal
+        held = [(d, Outcome(d.recipient.id, d.file_name, channel, "uncertain", None,
+                            (ledger.get(d.recipient.id, d.report_sha256, channel) or {}).get("last_error")
+                            or "此前的发送结果不确定"))
+                for d in plan.uncertain]
+        sent, stopped = _send_all(plan.send, folder, ledger, channel, smtp, Path(outbox_dir) if outbox_dir
+                                  else out / "outbox", resend_uncertain, retries, retry_backoff_seconds)
     finally:
         ledger.close()
+    return _result(year, version, channel, held + sent, len(plan.delivered), stopped)
 
-    counts = {s: sum(1 for r in rows if r["结果"] == STATUS_ZH[s]) for s in STATUS_ZH}
+
+def _reach(smtp: SmtpSettings, attempts: int, backoff: float):
+    """None when the SMTP server answers; otherwise the refusal to return (nothing was attempted)."""
+    checker = reach_smtp.with_options(retries=max(0, int(attempts) - 1),
+                                      retry_delay_seconds=exponential_backoff(backoff))
+    state = checker(smtp, return_state=True)
+    if not state.is_failed():
+        problem = state.result()
+        return None if problem is None else _refuse(f"{problem}；未发送任何报告。")
+    error = state.result(raise_on_failure=False)
+    reason = getattr(error, "reason", None) or f"无法连接邮件服务器 {smtp.host}:{smtp.effective_port}（{type(error).__name__}）"
+    return _refuse(f"{reason.removesuffix('，稍后重试')}；共尝试 {max(1, int(attempts))} 次，未发送任何报告。"
+                   "请确认邮件服务器已启动、recipients.yaml 中 smtp 的地址和端口正确后再运行。", ExitCode.UNREACHABLE)
+
+
+def _send_all(plan: list[Delivery], folder: Path, ledger: DeliveryLedger, channel: str, smtp: SmtpSettings | None,
+              outbox: Path, resend_uncertain: bool, retries: int,
+              backoff: float) -> tuple[list[tuple[Delivery, Outcome]], str | None]:
+    """Each delivery in turn; after one fails because the server is unreachable, the rest are not attempted."""
+    logger = get_run_logger()
+    if channel == "outbox":
+        sender, arg = to_outbox, outbox
+    else:
+        sender, arg = send_email.with_options(retries=max(0, int(retries)),
+                                              retry_delay_seconds=exponential_backoff(backoff)), smtp
+    done: list[tuple[Delivery, Outcome]] = []
+    stopped: str | None = None
+    for i, delivery in enumerate(plan, 1):
+        if stopped is not None:
+            done.append((delivery, Outcome(delivery.recipient.id, delivery.file_name, channel, "not_attempted", None,
+                                           "邮件服务器无法连接，已停止发送，本封未尝试")))
+            continue
+        state = sender(delivery, folder, ledger, arg, resend_uncertain, return_state=True)
+        if state.is_failed():
+            error = state.result(raise_on_failure=False)
+            reason = getattr(error, "reason", None) or str(error)
+            outcome = Outcome(delivery.recipient.id, delivery.file_name, channel, "failed", None, reason)
+            if getattr(error, "unreachable", False):
+                stopped = reason
+        else:
+            outcome = state.result()
+        logger.info("[%d/%d] %s -> %s: %s", i, len(plan), delivery.file_name, delivery.recipient.id, outcome.status)
+        done.append((delivery, outcome))
+    return done, stopped
+
+
+def _result(year: int, version: int, channel: str, done: list[tuple[Delivery, Outcome]], earlier: int,
+            stopped: str | None):
+    rows = [{"收件人": f"{d.recipient.name} <{d.recipient.email}>", "报告": d.file_name, "版次": d.version,
+             "方式": channel, "结果": STATUS_ZH.get(o.status, o.status), "Message-ID": o.message_id or "",
+             "说明": o.error or ""} for d, o in done]
+    counts = {status: sum(1 for _, o in done if o.status == status) for status in STATUS_ZH}
+    counts["skipped"] += earlier
     if rows:
         create_table_artifact(key=f"deliveries-{year}-v{version}", table=rows,
                               description=f"{year} v{version} deliveries over {channel}")
-    data = {"status": "sent" if not counts["failed"] else "partial", "version": version, "counts": counts,
-            "rows": rows}
-    if not plan:
-        data["status"] = "nothing"
-        logger.info("没有需要发送的报告：%d 年第 %d 版均已送达。", year, version)
+    data = {"version": version, "year": year, "channel": channel, "counts": counts, "rows": rows}
+    if stopped is not None:
+        message = (f"发送过程中{stopped.removesuffix('，稍后重试')}，重试后仍不行，已停止发送："
+                   f"{counts['not_attempted']} 份未尝试。请在服务器恢复后重新运行，已送达的不会重发。")
+        return Failed(message=message, data={**data, "status": "unreachable", "code": int(ExitCode.UNREACHABLE),
+                                             "message": message})
     if counts["failed"]:
-        return Failed(message=f"{counts['failed']} 份报告未能送达", data=data)
-    return Completed(message=f"{counts['delivered']} delivered", data=data)
+        message = f"{counts['failed']} 份报告未能送达"
+        return Failed(message=message, data={**data, "status": "partial", "code": int(ExitCode.REJECTED),
+                                             "message": message})
+    if counts["uncertain"]:
+        message = (f"{counts['uncertain']} 份邮件发送结果不确定，未自动重发。请先向收件人核实是否收到；"
+                   "如需重发，加 --resend-uncertain 再运行（将重新发送本版全部结果不确定的邮件）。")
+        return Failed(message=message, data={**data, "status": "uncertain", "code": int(ExitCode.UNCERTAIN),
+                                             "message": message})
+    if not done:
+        get_run_logger().info("nothing to send: %d v%d is delivered to everyone", year, version)
+        return Completed(message="nothing to send", data={**data, "status": "nothing", "code": int(ExitCode.OK)})
+    return Completed(message=f"{counts['delivered']} delivered", data={**data, "status": "sent",
+                                                                       "code": int(ExitCode.OK)})
 
 
 def _secret_login(name: str) -> tuple[str, str] | str:
@@ -162,6 +317,7 @@ def _secret_login(name: str) -> tuple[str, str] | str:
     return value["username"], value["password"]
 
 
-def _refuse(message: str):
-    get_run_logger().error(message)
-    return Failed(message=message, data={"status": "refused", "message": message})
+def _refuse(message: str, code: ExitCode = ExitCode.USAGE):
+    """Nothing sent: the Chinese sentence is the state's message (the console and the UI show it once)."""
+    get_run_logger().warning("distribution refused, nothing sent (exit code %d)", int(code))
+    return Failed(message=message, data={"status": "refused", "message": message, "code": int(code)})

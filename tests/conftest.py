@@ -70,3 +70,21 @@ def ledger_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     return request.getfixturevalue("postgres").create()
+
+
+@pytest.fixture
+def smtp_server():
+    """Start real SMTP servers (aiosmtpd on loopback, see tests/smtptools.py): smtp_server(**behaviour)."""
+    from tests.smtptools import Recorder, SmtpServer
+
+    servers = []
+
+    def make(**behaviour):
+        server = SmtpServer(Recorder(**behaviour))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -16,45 +16,34 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, inspect
 
 from evaluation.distribution import (
+    INTERRUPTED_ZH,
     Delivery,
     DeliveryLedger,
     DistributionError,
     Outcome,
     RecipientsError,
     TransientDeliveryError,
+    check_smtp,
     deliver_one,
     describe,
+    describe_held,
     load_recipients,
+    make_plan,
     outbox_path,
-    plan_deliveries,
+    recover_interrupted,
 )
 from evaluation.distribution.mail import build_message
 from evaluation.distribution.recipients import RECIPIENTS_ENV
 from evaluation.ledger import LEDGER_ENV, Ledger
-from tests.smtptools import SENDER, Recorder, SmtpServer
+from tests.smtptools import SENDER, Recorder
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPIENTS_YAML = REPO / "config" / "recipients.yaml"
 YEAR = 2023
+NOW = "2024-03-01T08:00:00+00:00"  # the library never reads the clock: the caller says when
+LATER = "2024-03-02T09:30:00+00:00"
 IDS = {"621202": "wudu", "621221": "chengxian", "621222": "wenxian", "621223": "tanchang", "621224": "kangxian",
        "621225": "xihe", "621226": "lixian", "621227": "huixian", "621228": "liangdang", "621200": "city-leaders"}
-
-
-# a real SMTP server ----------------------------------------------------------------
-
-@pytest.fixture
-def smtp_server():
-    servers: list[SmtpServer] = []
-
-    def make(reject: str | None = None, tempfail: str | None = None) -> SmtpServer:
-        server = SmtpServer(Recorder(reject=reject, tempfail=tempfail))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
 
 
 # a fake version folder -------------------------------------------------------------
@@ -115,7 +104,7 @@ def ledger(reports, monkeypatch, ledger_url):
 
 
 def _deliver_all(todo: list[Delivery], folder: Path, ledger: DeliveryLedger, **kw) -> list[Outcome]:
-    return [deliver_one(d, folder, ledger, **kw) for d in todo]
+    return [deliver_one(d, folder, ledger, now=NOW, **kw) for d in todo]
 
 
 def _attachments(message: EmailMessage) -> list[EmailMessage]:
@@ -195,7 +184,7 @@ def test_malformed_yaml_is_refused(catalogue, tmp_path):
 
 def test_outbox_gives_each_recipient_only_its_own_report(catalogue, recipients, ledger, v1, tmp_path):
     folder, manifest = v1
-    todo = plan_deliveries(manifest, recipients, ledger, "outbox", catalogue)
+    todo = make_plan(manifest, recipients, ledger, "outbox", catalogue).send
     assert len(todo) == 10
     lines = describe(todo)
     assert lines[1] == f"将放入发件箱 武都区人民政府办公室 <wudu@longnan.example>：{_names(catalogue)['621202']}（第1版）"
@@ -213,28 +202,28 @@ def test_outbox_gives_each_recipient_only_its_own_report(catalogue, recipients, 
         assert recipients.for_code(code)[0].name in text and "陇南市生态环境局" in text and "示例数据" in text
         assert not list(box.glob(".*.tmp"))
 
-    assert plan_deliveries(manifest, recipients, ledger, "outbox", catalogue) == []
+    assert make_plan(manifest, recipients, ledger, "outbox", catalogue).send == []
     assert describe([]) == ["没有需要发送的报告（均已送达）。"]
     rows = ledger.rows(YEAR, 1)
     assert len(rows) == 10 and {r["status"] for r in rows} == {"delivered"} and {r["attempts"] for r in rows} == {1}
     # another channel is another delivery; a repeated call for a delivered one sends nothing
-    assert len(plan_deliveries(manifest, recipients, ledger, "email", catalogue)) == 10
-    assert deliver_one(todo[0], folder, ledger, outbox_dir=outbox).status == "skipped"
+    assert len(make_plan(manifest, recipients, ledger, "email", catalogue).send) == 10
+    assert deliver_one(todo[0], folder, ledger, now=NOW, outbox_dir=outbox).status == "skipped"
     assert ledger.rows(YEAR, 1)[0]["attempts"] == 1
 
 
 def test_changed_pdf_is_refused(catalogue, recipients, ledger, v1, tmp_path):
     folder, manifest = v1
-    todo = plan_deliveries(manifest, recipients, ledger, "outbox", catalogue)
+    todo = make_plan(manifest, recipients, ledger, "outbox", catalogue).send
     victim = next(d for d in todo if d.county_code == "621222")
     (folder / victim.file_name).write_bytes(_pdf(victim.file_name, "tampered"))
     outbox = tmp_path / "outbox"
-    outcome = deliver_one(victim, folder, ledger, outbox_dir=outbox)
+    outcome = deliver_one(victim, folder, ledger, now=NOW, outbox_dir=outbox)
     assert outcome.status == "failed" and "SHA-256" in outcome.error and "拒绝发送" in outcome.error
     assert not outbox_path(victim, outbox).exists()
     row = ledger.get("wenxian", victim.report_sha256, "outbox")
     assert row["status"] == "failed" and "不一致" in row["last_error"]
-    others = [deliver_one(d, folder, ledger, outbox_dir=outbox) for d in todo if d is not victim]
+    others = [deliver_one(d, folder, ledger, now=NOW, outbox_dir=outbox) for d in todo if d is not victim]
     assert [o.status for o in others] == ["delivered"] * 9
 
 
@@ -243,9 +232,9 @@ def test_unsafe_or_unknown_manifest_names_are_refused(catalogue, recipients, led
     for bad in ("621202_../../etc/passwd.pdf", "../621202_x.pdf", "621202_x.exe", "629999_某县_2023.pdf"):
         hostile = {**manifest, "outputs": {bad: "a" * 64}}
         with pytest.raises(DistributionError):
-            plan_deliveries(hostile, recipients, ledger, "outbox", catalogue)
+            make_plan(hostile, recipients, ledger, "outbox", catalogue).send
     with pytest.raises(DistributionError, match="发送方式"):
-        plan_deliveries(manifest, recipients, ledger, "fax", catalogue)
+        make_plan(manifest, recipients, ledger, "fax", catalogue).send
 
 
 def test_delivery_ledger_shares_the_submission_database(reports, ledger):
@@ -263,7 +252,7 @@ def test_delivery_ledger_shares_the_submission_database(reports, ledger):
 def test_email_sends_each_report_once_with_its_pdf(catalogue, recipients, ledger, v1, smtp_server):
     folder, manifest = v1
     server = smtp_server()
-    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    todo = make_plan(manifest, recipients, ledger, "email", catalogue).send
     outcomes = _deliver_all(todo, folder, ledger, smtp=server.settings())
     assert [o.status for o in outcomes] == ["delivered"] * 10
 
@@ -296,20 +285,20 @@ def test_email_sends_each_report_once_with_its_pdf(catalogue, recipients, ledger
     rows = ledger.rows(YEAR)
     assert len(rows) == 10
     assert all(r["status"] == "delivered" and r["message_id"] and r["delivered_at"] for r in rows)
-    assert plan_deliveries(manifest, recipients, ledger, "email", catalogue) == []
+    assert make_plan(manifest, recipients, ledger, "email", catalogue).send == []
 
 
 def test_server_down_mid_run_then_rerun_sends_each_report_exactly_once(catalogue, recipients, ledger, v1,
                                                                        smtp_server):
     folder, manifest = v1
     server = smtp_server()
-    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    todo = make_plan(manifest, recipients, ledger, "email", catalogue).send
     for delivery in todo[:4]:
-        assert deliver_one(delivery, folder, ledger, smtp=server.settings()).status == "delivered"
+        assert deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings()).status == "delivered"
     server.stop()
     for delivery in todo[4:]:
         with pytest.raises(TransientDeliveryError) as info:
-            deliver_one(delivery, folder, ledger, smtp=server.settings())
+            deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings())
         assert "连接被拒绝" in info.value.reason and info.value.recipient_id == delivery.recipient.id
     failed = [r for r in ledger.rows(YEAR) if r["status"] == "failed"]
     assert len(failed) == 6 and all("连接被拒绝" in r["last_error"] and r["attempts"] == 1 for r in failed)
@@ -317,7 +306,7 @@ def test_server_down_mid_run_then_rerun_sends_each_report_exactly_once(catalogue
     server.start()  # same port if it is still free, otherwise settings() follows the move
     ledger.close()
     ledger = DeliveryLedger(ledger.url)  # a new run: only the database remembers
-    again = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    again = make_plan(manifest, recipients, ledger, "email", catalogue).send
     assert [(d.recipient.id, d.file_name) for d in again] == [(d.recipient.id, d.file_name) for d in todo[4:]]
     assert [o.status for o in _deliver_all(again, folder, ledger, smtp=server.settings())] == ["delivered"] * 6
 
@@ -327,14 +316,14 @@ def test_server_down_mid_run_then_rerun_sends_each_report_exactly_once(catalogue
     rows = ledger.rows(YEAR)
     assert all(r["status"] == "delivered" and r["last_error"] is None for r in rows)
     assert sorted(r["attempts"] for r in rows) == [1] * 4 + [2] * 6
-    assert plan_deliveries(manifest, recipients, ledger, "email", catalogue) == []
+    assert make_plan(manifest, recipients, ledger, "email", catalogue).send == []
     ledger.close()
 
 
 def test_rejected_recipient_fails_alone(catalogue, recipients, ledger, v1, smtp_server):
     folder, manifest = v1
     server = smtp_server(reject="wenxian@longnan.example")
-    todo = plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    todo = make_plan(manifest, recipients, ledger, "email", catalogue).send
     outcomes = {o.recipient_id: o for o in _deliver_all(todo, folder, ledger, smtp=server.settings())}
     bad = outcomes.pop("wenxian")
     assert bad.status == "failed" and "拒绝收件人" in bad.error and "550" in bad.error and bad.message_id is None
@@ -344,29 +333,114 @@ def test_rejected_recipient_fails_alone(catalogue, recipients, ledger, v1, smtp_
     sha = next(d.report_sha256 for d in todo if d.recipient.id == "wenxian")
     row = ledger.get("wenxian", sha, "email")
     assert row["status"] == "failed" and row["last_error"] == bad.error
-    assert [d.recipient.id for d in plan_deliveries(manifest, recipients, ledger, "email", catalogue)] == ["wenxian"]
+    assert [d.recipient.id for d in make_plan(manifest, recipients, ledger, "email", catalogue).send] == ["wenxian"]
 
 
 def test_temporary_refusal_is_transient(catalogue, recipients, ledger, v1, smtp_server):
     folder, manifest = v1
     server = smtp_server(tempfail="wudu@longnan.example")
-    delivery = next(d for d in plan_deliveries(manifest, recipients, ledger, "email", catalogue)
+    delivery = next(d for d in make_plan(manifest, recipients, ledger, "email", catalogue).send
                     if d.recipient.id == "wudu")
     with pytest.raises(TransientDeliveryError) as info:
-        deliver_one(delivery, folder, ledger, smtp=server.settings())
+        deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings())
     assert "451" in info.value.reason and "暂时" in info.value.reason
     assert ledger.get("wudu", delivery.report_sha256, "email")["status"] == "failed"
     server.handler.tempfail = None  # the server recovers; the orchestrator's retry succeeds
-    assert deliver_one(delivery, folder, ledger, smtp=server.settings()).status == "delivered"
+    assert deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings()).status == "delivered"
     assert ledger.get("wudu", delivery.report_sha256, "email")["attempts"] == 2
     assert len(server.handler.got) == 1
+
+
+def test_connection_dropped_after_the_content_is_uncertain_and_resent_only_on_request(catalogue, recipients, ledger,
+                                                                                      v1, smtp_server):
+    folder, manifest = v1
+    server = smtp_server(drop_first=True)  # receives the content, closes without the final reply (once per mail)
+    delivery = make_plan(manifest, recipients, ledger, "email", catalogue).send[0]
+    outcome = deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings())  # no exception: no retry
+    assert outcome.status == "uncertain" and "无法确定对方是否已收到" in outcome.error
+    assert outcome.message_id == delivery.message_id and len(server.handler.got) == 1
+    row = ledger.get(delivery.recipient.id, delivery.report_sha256, "email")
+    assert (row["status"], row["attempts"], row["updated_at"], row["last_error"]) == \
+        ("uncertain", 1, NOW, outcome.error)
+
+    plan = make_plan(manifest, recipients, ledger, "email", catalogue)
+    assert plan.uncertain == [delivery] and delivery not in plan.send and len(plan.send) == 9
+    assert describe_held(plan.uncertain)[0].startswith("结果不确定，不会重发（除非加 --resend-uncertain）：")
+    again = deliver_one(delivery, folder, ledger, now=LATER, smtp=server.settings())  # a repeated call sends nothing
+    assert again.status == "uncertain" and len(server.handler.got) == 1
+
+    assert delivery in make_plan(manifest, recipients, ledger, "email", catalogue, resend_uncertain=True).send
+    resent = deliver_one(delivery, folder, ledger, now=LATER, smtp=server.settings(), resend_uncertain=True)
+    assert resent.status == "delivered" and len(server.handler.got) == 2  # checked with the recipient: sent again
+    assert server.handler.got[1].message["Message-ID"] == delivery.message_id  # recognisably the same mail
+    row = ledger.get(delivery.recipient.id, delivery.report_sha256, "email")
+    assert (row["status"], row["attempts"], row["first_attempt_at"], row["delivered_at"]) == \
+        ("delivered", 2, NOW, LATER)
+
+
+def test_rows_left_sending_become_uncertain_and_older_rows_keep_working(catalogue, recipients, ledger, v1):
+    from sqlalchemy import text
+
+    folder, manifest = v1
+    todo = {d.recipient.id: d for d in make_plan(manifest, recipients, ledger, "email", catalogue).send}
+    # a run that died between recording the attempt and its outcome (kill -9)
+    assert ledger.start(todo["wudu"], NOW)
+    # rows as the code before issue 15 wrote them (same table, no migration): delivered, failed, sending
+    with ledger.engine.begin() as conn:
+        for rid, status in (("xihe", "delivered"), ("lixian", "failed"), ("huixian", "sending")):
+            d = todo[rid]
+            conn.execute(text(
+                "INSERT INTO deliveries (recipient_id, address, county_code, year, version, file_name, report_sha256,"
+                " channel, status, attempts, message_id, last_error, first_attempt_at, updated_at, delivered_at)"
+                " VALUES (:rid, :address, :code, :year, 1, :file, :sha, 'email', :status, 1, :mid, NULL, :now, :now,"
+                " :delivered)"), dict(rid=rid, address=d.recipient.email, code=d.county_code, year=YEAR,
+                                      file=d.file_name, sha=d.report_sha256, status=status, mid=d.message_id,
+                                      now="2024-01-01T00:00:00+00:00",
+                                      delivered="2024-01-01T00:00:00+00:00" if status == "delivered" else None))
+    # the lock holder claims nothing another run shows "sending" (two overlapping runs send it once)
+    assert not ledger.start(todo["wudu"], LATER)
+    assert deliver_one(todo["wudu"], folder, ledger, now=LATER, smtp=_loopback()).status == "uncertain"
+
+    plan = make_plan(manifest, recipients, ledger, "email", catalogue)
+    assert sorted(d.recipient.id for d in plan.uncertain) == ["huixian", "wudu"]
+    assert [d.recipient.id for d in plan.delivered] == ["xihe"] and "lixian" in {d.recipient.id for d in plan.send}
+    assert recover_interrupted(manifest, ledger, "email", LATER) == 2
+    for rid in ("wudu", "huixian"):
+        row = ledger.get(rid, todo[rid].report_sha256, "email")
+        assert (row["status"], row["last_error"], row["updated_at"]) == ("uncertain", INTERRUPTED_ZH, LATER)
+    assert recover_interrupted(manifest, ledger, "email", LATER) == 0
+    assert ledger.get("lixian", todo["lixian"].report_sha256, "email")["status"] == "failed"
+
+    # outbox: a file write left "sending" is simply written again (the same bytes to the same path)
+    box = make_plan(manifest, recipients, ledger, "outbox", catalogue).send
+    assert ledger.start(box[0], NOW) and recover_interrupted(manifest, ledger, "outbox", LATER) == 0
+    assert box[0] in make_plan(manifest, recipients, ledger, "outbox", catalogue).send
+
+
+def _loopback():
+    """SMTP settings for a port where nothing listens (a test that must not reach any server)."""
+    from evaluation.distribution import SmtpSettings
+    from tests.smtptools import free_port
+
+    return SmtpSettings(host="127.0.0.1", port=free_port(), security="none", from_address=SENDER, timeout=5)
+
+
+def test_server_check_sends_nothing(smtp_server):
+    server = smtp_server()
+    assert check_smtp(server.settings()) is None and server.handler.got == []
+    with pytest.raises(DistributionError, match="STARTTLS"):
+        check_smtp(server.settings(security="starttls"))
+    server.stop()
+    with pytest.raises(TransientDeliveryError) as info:
+        check_smtp(server.settings())
+    assert info.value.unreachable and "连接被拒绝" in info.value.reason
 
 
 def test_starttls_on_a_server_without_it_is_a_permanent_failure(catalogue, recipients, ledger, v1, smtp_server):
     folder, manifest = v1
     server = smtp_server()
-    delivery = plan_deliveries(manifest, recipients, ledger, "email", catalogue)[0]
-    outcome = deliver_one(delivery, folder, ledger, smtp=server.settings(security="starttls"))
+    delivery = make_plan(manifest, recipients, ledger, "email", catalogue).send[0]
+    outcome = deliver_one(delivery, folder, ledger, now=NOW, smtp=server.settings(security="starttls"))
     assert outcome.status == "failed" and "STARTTLS" in outcome.error
     assert server.handler.got == []
 
@@ -378,9 +452,9 @@ def test_missing_credentials_are_a_clear_error(catalogue, recipients, ledger, v1
     monkeypatch.setenv("TWOMOUNTAINS_TEST_SMTP_PASSWORD", "x")
     settings = server.settings(username_env="TWOMOUNTAINS_TEST_SMTP_USER",
                                password_env="TWOMOUNTAINS_TEST_SMTP_PASSWORD")
-    delivery = plan_deliveries(manifest, recipients, ledger, "email", catalogue)[0]
+    delivery = make_plan(manifest, recipients, ledger, "email", catalogue).send[0]
     with pytest.raises(DistributionError, match="TWOMOUNTAINS_TEST_SMTP_USER") as info:
-        deliver_one(delivery, folder, ledger, smtp=settings)
+        deliver_one(delivery, folder, ledger, now=NOW, smtp=settings)
     assert "环境变量" in str(info.value)
     assert ledger.rows() == [] and server.handler.got == []
 
@@ -389,7 +463,7 @@ def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, re
                                                                    smtp_server):
     folder1, manifest1 = v1
     server = smtp_server()
-    _deliver_all(plan_deliveries(manifest1, recipients, ledger, "email", catalogue), folder1, ledger,
+    _deliver_all(make_plan(manifest1, recipients, ledger, "email", catalogue).send, folder1, ledger,
                  smtp=server.settings())
     assert len(server.handler.got) == 10
 
@@ -401,7 +475,7 @@ def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, re
     carried = {name: 1 for code, name in names.items() if code not in ("621221", "621200")}
     folder2, manifest2 = write_version(reports, 2, files, {"621221": notes, "621200": ["成县数据更正，汇总排名随之更新"]},
                                        carried)
-    todo = plan_deliveries(manifest2, recipients, ledger, "email", catalogue)
+    todo = make_plan(manifest2, recipients, ledger, "email", catalogue).send
     assert [(d.recipient.id, d.version) for d in todo] == [("city-leaders", 2), ("chengxian", 2)]
     assert all("含修订说明" in line for line in describe(todo))
     _deliver_all(todo, folder2, ledger, smtp=server.settings())
@@ -419,7 +493,7 @@ def test_correction_sends_only_changed_reports_with_revision_notes(catalogue, re
     files[names["621202"]] = _pdf(names["621202"], "v3")
     _, manifest3 = write_version(reports, 3, files, {"621202": ["武都区数据更正"]},
                                  {**carried, names["621221"]: 2, names["621200"]: 2})
-    assert [d.recipient.id for d in plan_deliveries(manifest3, recipients, ledger, "email", catalogue)] == ["wudu"]
+    assert [d.recipient.id for d in make_plan(manifest3, recipients, ledger, "email", catalogue).send] == ["wudu"]
 
 
 def test_no_header_injection_through_names_or_notes(recipients, smtp_server):
@@ -441,7 +515,7 @@ def test_no_header_injection_through_names_or_notes(recipients, smtp_server):
 def test_undelivered_carried_report_goes_out_as_its_own_edition(catalogue, recipients, ledger, v1, reports, tmp_path):
     folder1, manifest1 = v1
     outbox = tmp_path / "outbox"
-    todo = plan_deliveries(manifest1, recipients, ledger, "outbox", catalogue)
+    todo = make_plan(manifest1, recipients, ledger, "outbox", catalogue).send
     _deliver_all([d for d in todo if d.recipient.id != "liangdang"], folder1, ledger, outbox_dir=outbox)
 
     names = _names(catalogue)
@@ -449,12 +523,12 @@ def test_undelivered_carried_report_goes_out_as_its_own_edition(catalogue, recip
     files[names["621202"]] = _pdf(names["621202"], "v2")
     carried = {name: 1 for code, name in names.items() if code != "621202"}
     folder2, manifest2 = write_version(reports, 2, files, {"621202": ["武都区数据更正"]}, carried)
-    again = {d.recipient.id: d for d in plan_deliveries(manifest2, recipients, ledger, "outbox", catalogue)}
+    again = {d.recipient.id: d for d in make_plan(manifest2, recipients, ledger, "outbox", catalogue).send}
     assert sorted(again) == ["liangdang", "wudu"]
     assert again["liangdang"].version == 1 and again["liangdang"].revision_lines == ()
     assert again["wudu"].version == 2 and again["wudu"].revision_lines == ("武都区数据更正",)
     for delivery in again.values():
-        assert deliver_one(delivery, folder2, ledger, outbox_dir=outbox).status == "delivered"
+        assert deliver_one(delivery, folder2, ledger, now=NOW, outbox_dir=outbox).status == "delivered"
     assert (outbox / "liangdang" / str(YEAR) / "v1" / names["621228"]).read_bytes() == files[names["621228"]]
     assert (outbox / "wudu" / str(YEAR) / "v2" / names["621202"]).read_bytes() == files[names["621202"]]
 
@@ -501,6 +575,6 @@ def test_flow_logs_in_with_a_prefect_secret_block(prefect_harness, v1, reports, 
         state = distribute_scorecards(**run, smtp_secret="twomountains-smtp-test")
         assert state.is_completed(), state.message
         assert state.result()["counts"]["delivered"] == 10 and len(handler.got) == 10
-        assert logins == [True] * 10
+        assert logins == [True] * 11  # the server check before sending, then one login per mail
     finally:
         controller.stop()

@@ -12,6 +12,15 @@ that it can be used and tested without an orchestrator.
 One connection per message: a handful of reports a year does not need pipelining,
 and a fresh connection keeps each message's outcome independent of the others.
 
+The SMTP transaction is driven step by step (MAIL, RCPT, DATA and its 354, the content,
+then the final reply) so that the stage of a failure is known. Before the content has
+been completely sent, a failure is retryable or permanent as its cause says: the server
+cannot have accepted a message it never received whole. After it, a failure to read the
+final reply (a dropped connection, a timeout) leaves the outcome unknown:
+``UncertainDeliveryError``, which must not be retried automatically. An explicit reply
+(250, or a 4xx/5xx refusal) is an answer either way. ``check_server`` connects, greets,
+logs in and quits, so a server that is down is found before anything is attempted.
+
 Subject and bodies come from ``templates/email/`` (Simplified Chinese). The HTML
 part is rendered with autoescaping; the text part and the subject are rendered
 without HTML escaping (no ``&amp;`` in a plain-text mail), and every interpolated
@@ -48,7 +57,19 @@ class PermanentDeliveryError(Exception):
 
 
 class RetryableDeliveryError(Exception):
-    """A send that a retry may fix (network, timeout, disconnect, 4xx); Chinese reason."""
+    """A send that a retry may fix (network, timeout, disconnect, 4xx) and that cannot have been
+    delivered; Chinese reason. ``unreachable``: the server itself failed (not one recipient)."""
+
+    def __init__(self, reason: str, unreachable: bool = False):
+        super().__init__(reason)
+        self.unreachable = unreachable
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.unreachable))
+
+
+class UncertainDeliveryError(Exception):
+    """The content was sent but no final reply came: it may or may not have arrived; Chinese reason."""
 
 
 # rendering ---------------------------------------------------------------------
@@ -138,11 +159,15 @@ def _reply_text(resp: bytes | str) -> str:
 
 
 def _by_code(code: int, reply: str, what: str) -> Exception:
-    """4xx: the server asks to try later; anything else is final."""
+    """4xx: the server asks to try later (421: it is closing the connection); anything else is final."""
     detail = f"{what}（{code} {reply}）"
     if 400 <= code < 500:
-        return RetryableDeliveryError(f"{detail}，属暂时性错误，稍后重试")
+        return RetryableDeliveryError(f"{detail}，属暂时性错误，稍后重试", unreachable=code == 421)
     return PermanentDeliveryError(detail)
+
+
+def _unreachable(reason: str) -> RetryableDeliveryError:
+    return RetryableDeliveryError(reason, unreachable=True)
 
 
 def classify(exc: BaseException, settings: SmtpSettings) -> Exception:
@@ -167,19 +192,19 @@ def classify(exc: BaseException, settings: SmtpSettings) -> Exception:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return PermanentDeliveryError(f"邮件服务器 {server} 不支持所需功能（如 STARTTLS），请检查 smtp.security 设置")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return RetryableDeliveryError(f"邮件服务器 {server} 意外断开连接，稍后重试")
+        return _unreachable(f"邮件服务器 {server} 意外断开连接，稍后重试")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return PermanentDeliveryError(f"邮件服务器 {server} 的证书验证失败，请检查服务器地址与证书")
     if isinstance(exc, ConnectionRefusedError):
-        return RetryableDeliveryError(f"无法连接邮件服务器 {server}（连接被拒绝），稍后重试")
+        return _unreachable(f"无法连接邮件服务器 {server}（连接被拒绝），稍后重试")
     if isinstance(exc, ConnectionResetError):
-        return RetryableDeliveryError(f"与邮件服务器 {server} 的连接被重置，稍后重试")
+        return _unreachable(f"与邮件服务器 {server} 的连接被重置，稍后重试")
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return RetryableDeliveryError(f"连接邮件服务器 {server} 超时，稍后重试")
+        return _unreachable(f"连接邮件服务器 {server} 超时，稍后重试")
     if isinstance(exc, socket.gaierror):
-        return RetryableDeliveryError(f"无法解析邮件服务器地址 {settings.host}，稍后重试")
+        return _unreachable(f"无法解析邮件服务器地址 {settings.host}，稍后重试")
     if isinstance(exc, (OSError, smtplib.SMTPException)):
-        return RetryableDeliveryError(f"与邮件服务器 {server} 通信时出现网络错误（{type(exc).__name__}），稍后重试")
+        return _unreachable(f"与邮件服务器 {server} 通信时出现网络错误（{type(exc).__name__}），稍后重试")
     return PermanentDeliveryError(f"发送失败（{type(exc).__name__}）")
 
 
@@ -199,13 +224,46 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+def _wire_bytes(msg: EmailMessage) -> bytes:
+    """The message as sent after DATA: CRLF lines, leading dots doubled, ending with <CRLF>.<CRLF>."""
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.close()
+    except OSError:
+        pass
+
+
+def _envelope(client: smtplib.SMTP, sender: str, recipient: str, size: int) -> None:
+    """MAIL FROM and RCPT TO; raises smtplib's refusals (classified by the caller)."""
+    client.ehlo_or_helo_if_needed()
+    options = [f"size={size}"] if client.does_esmtp and client.has_extn("size") else []
+    code, reply = client.mail(sender, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = client.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+
+
 def send_message(msg: EmailMessage, settings: SmtpSettings, envelope_to: str,
                  credentials: tuple[str, str] | None) -> None:
-    """Send one message on its own connection; raises Retryable-/PermanentDeliveryError.
+    """Send one message on its own connection.
 
-    Once the server has accepted the data the message counts as sent: an error while
-    saying goodbye (QUIT) is ignored rather than causing a duplicate on retry.
+    Raises ``RetryableDeliveryError`` or ``PermanentDeliveryError`` when the message cannot
+    have been accepted (a failure before its content was completely sent, or a refusal in
+    the server's final reply), ``UncertainDeliveryError`` when the content was sent and the
+    final reply never came. Once the server has accepted the data the message counts as
+    sent: an error while saying goodbye (QUIT) is ignored.
     """
+    payload = _wire_bytes(msg)
+    server = f"{settings.host}:{settings.effective_port}"
     try:
         client = _connect(settings)
     except Exception as exc:  # noqa: BLE001 - classified below
@@ -213,15 +271,52 @@ def send_message(msg: EmailMessage, settings: SmtpSettings, envelope_to: str,
     try:
         if credentials is not None:
             client.login(*credentials)
-        refused = client.send_message(msg, from_addr=settings.from_address, to_addrs=[envelope_to])
-        if refused:
-            raise smtplib.SMTPRecipientsRefused(refused)
+        _envelope(client, settings.from_address, envelope_to, len(payload))
+        code, reply = client.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        client.send(payload)  # all or nothing for the server: it accepts only after the final <CRLF>.<CRLF>
     except Exception as exc:  # noqa: BLE001 - classified below
-        client.close()
+        _close(client)
         raise classify(exc, settings) from None
+    try:
+        code, reply = client.getreply()
+    except Exception as exc:  # noqa: BLE001 - the content is out: whatever happened, we cannot know
+        _close(client)
+        raise UncertainDeliveryError(
+            f"邮件内容已全部发出，但邮件服务器 {server} 在确认收到之前断开了连接（{type(exc).__name__}），"
+            "无法确定对方是否已收到"
+        ) from None
+    if code != 250:
+        _close(client)
+        raise classify(smtplib.SMTPDataError(code, reply), settings) from None
+    _quit(client)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """Say goodbye; a failure now changes nothing (the message, if any, is already accepted)."""
     try:
         client.quit()
     except (smtplib.SMTPException, OSError):
         pass
     finally:
-        client.close()
+        _close(client)
+
+
+def check_server(settings: SmtpSettings, credentials: tuple[str, str] | None) -> None:
+    """Connect, greet (and STARTTLS), log in if configured, quit; sends nothing.
+
+    Raises ``RetryableDeliveryError`` or ``PermanentDeliveryError`` as ``classify`` says.
+    """
+    try:
+        client = _connect(settings)
+    except Exception as exc:  # noqa: BLE001 - classified below
+        raise classify(exc, settings) from None
+    try:
+        client.ehlo_or_helo_if_needed()
+        if credentials is not None:
+            client.login(*credentials)
+    except Exception as exc:  # noqa: BLE001 - classified below
+        _close(client)
+        raise classify(exc, settings) from None
+    _quit(client)

@@ -24,14 +24,20 @@ class DistributionError(ValueError):
 class TransientDeliveryError(RuntimeError):
     """A send failed in a way a retry may fix (network, timeout, 4xx); already recorded as failed.
 
-    ``reason`` is the Chinese explanation that was written to the delivery ledger.
+    Raised only when the message's content had not been completely sent, or the server
+    refused it with a 4xx reply, so a retry cannot deliver it twice. ``reason`` is the
+    Chinese explanation that was written to the delivery ledger. ``unreachable`` is True
+    when the server itself could not be reached (refused, reset, timed out, unknown host,
+    421), False when only this message was deferred (a 4xx for one recipient): after an
+    unreachable one the orchestrator stops sending the rest.
     """
 
-    def __init__(self, reason: str, *, recipient_id: str = "", file_name: str = ""):
+    def __init__(self, reason: str, *, recipient_id: str = "", file_name: str = "", unreachable: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.recipient_id = recipient_id
         self.file_name = file_name
+        self.unreachable = unreachable
 
 
 def safe_file_name(name: str) -> bool:
@@ -79,13 +85,16 @@ class Outcome:
     """What became of one delivery.
 
     status: ``delivered`` (sent now), ``skipped`` (the ledger already showed it
-    delivered; nothing sent) or ``failed`` (a permanent failure; ``error`` says why,
-    in Chinese). Transient failures are raised as ``TransientDeliveryError`` instead.
+    delivered; nothing sent), ``failed`` (a permanent failure; ``error`` says why, in
+    Chinese), ``uncertain`` (the content went out but the outcome is unknown, or an
+    earlier run was interrupted while sending it: not resent without the user's say-so)
+    or ``not_attempted`` (the run stopped before it, e.g. the server became unreachable).
+    Transient failures are raised as ``TransientDeliveryError`` instead.
     """
 
     recipient_id: str
     file_name: str
     channel: str
-    status: Literal["delivered", "skipped", "failed"]
+    status: Literal["delivered", "skipped", "failed", "uncertain", "not_attempted"]
     message_id: str | None = None
     error: str | None = None
