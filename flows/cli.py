@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import re
+import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -13,13 +17,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evaluation.errors import ExitCode, Unreachable, UserError, exit_codes_help, find_user_error
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="“两山”转化绩效评价 / Two-mountains conversion performance evaluation.",
+    epilog=exit_codes_help(),
 )
-console = Console()
-err = Console(stderr=True)
+# No console markup anywhere: bureau cells, file names and config names are printed as they are
+# (a "[/]" in a county name must not be read as a closing tag). Styles are passed as style=.
+console = Console(markup=False, highlight=False)
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,7 +40,7 @@ def _load_catalogue(config_dir: Optional[Path]):
     try:
         return load_catalogue(config_dir)
     except CatalogueError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"{exc}", style="red")
         raise typer.Exit(2) from None
 
 
@@ -51,19 +61,20 @@ def run(
 ) -> None:
     """运行年度评价并出具评价报告 / Run the annual evaluation and issue scorecards."""
     if not (1990 <= year <= 2100):
-        err.print(f"[red]年度 {year} 不在有效范围（1990–2100）内。[/red]")
+        err.print(f"年度 {year} 不在有效范围（1990–2100）内。", style="red")
         raise typer.Exit(2)
     if run_date is not None:
         try:
             dt.date.fromisoformat(run_date)
         except ValueError:
-            err.print(f"[red]--run-date 必须是 YYYY-MM-DD 格式，收到：{run_date}[/red]")
+            err.print(f"--run-date 必须是 YYYY-MM-DD 格式，收到：{run_date}", style="red")
             raise typer.Exit(2) from None
     if not data.is_dir():
-        err.print(f"[red]数据目录不存在：{data}[/red]")
+        err.print(f"数据目录不存在：{data}", style="red")
         raise typer.Exit(2)
-    _load_catalogue(config_dir)  # fail fast, with a clear message, before Prefect starts
+    catalogue = _load_catalogue(config_dir)  # fail fast, with a clear message, before Prefect starts
     _check_dask(dask_address)
+    _preflight(out, year, len(catalogue.counties) + 1)
     _evaluate(year=year, data=data, out=out, run_date=run_date, allow_incomplete=allow_incomplete,
               config_dir=config_dir, ledger=ledger, cache_dir=cache_dir, refresh_cache=refresh_cache,
               dask_address=dask_address)
@@ -74,48 +85,84 @@ def _check_dask(address: Optional[str]) -> None:
     if not address:
         return
     if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[\w.\-\[\]:]+", address.strip()):
-        err.print(f"[red]--dask-address 应形如 tcp://主机:端口，收到：{address}[/red]", markup=True)
+        err.print(f"--dask-address 应形如 tcp://主机:端口，收到：{address}", style="red")
         raise typer.Exit(2)
     try:
         from distributed import Client
     except ImportError:
-        err.print("[red]未安装 Dask（distributed、prefect-dask），无法使用 --dask-address。[/red]")
+        err.print("未安装 Dask（distributed、prefect-dask），无法使用 --dask-address。", style="red")
         raise typer.Exit(2) from None
     try:
         with console.status(f"正在连接 Dask 集群 {address} …"):
             Client(address.strip(), timeout="5s").close()
     except (OSError, TimeoutError) as exc:
-        err.print(f"[red]无法连接 Dask 集群 {address}：{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise Unreachable(f"无法连接 Dask 集群 {address}：{exc}") from None
+
+
+# Room a run needs: the ledger, the cache and Data Docs, plus about half a megabyte per report.
+_BASE_SPACE = 50 * 2**20
+_PER_REPORT = 2**19
+
+
+def _preflight(out: Path, year: int, reports: int) -> None:
+    """Refuse, in words and before Prefect starts, a reports folder that cannot be written or is nearly full."""
+    from evaluation.errors import StorageError, storage_error
+    from evaluation.fsutil import atomic_write
+
+    target = out / str(int(year))
+    probe = target / f".write-test-{os.getpid()}"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        atomic_write(probe, b"ok")
+        probe.unlink()
+        free = shutil.disk_usage(target).free
+    except OSError as exc:
+        raise (storage_error(exc, target) or exc) from None
+    need = _BASE_SPACE + reports * _PER_REPORT
+    if free < need:
+        raise StorageError(f"磁盘空间不足：{target} 所在磁盘只剩 {free / 2**20:.0f} MB，出具 {reports} 份报告约需 "
+                           f"{need / 2**20:.0f} MB。请清理磁盘或用 --out 指定其他目录。", ExitCode.DISK_FULL)
 
 
 def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allow_incomplete: bool = False,
               config_dir: Optional[Path] = None, ledger: Optional[str] = None, cache_dir: Optional[Path] = None,
               refresh_cache: bool = False, dask_address: Optional[str] = None) -> dict:
     """Run the annual flow (Prefect's temporary local server unless PREFECT_API_URL names one) and report."""
+    from evaluation.versions import year_lock
+
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with console.status("正在启动 Prefect（本地临时模式）…"):
-        from flows.annual import annual_evaluation
-        from flows.runners import task_runner
-    if dask_address:
-        annual_evaluation = annual_evaluation.with_options(task_runner=task_runner(dask_address.strip()))
-    state = annual_evaluation(
-        year=year, data_dir=str(data), out_dir=str(out), run_date=run_date,
-        allow_incomplete=allow_incomplete, config_dir=str(config_dir) if config_dir else None,
-        ledger_url=ledger, cache_dir=str(cache_dir) if cache_dir else None, refresh_cache=refresh_cache,
-        return_state=True,
-    )
+    # Held from here, before Prefect starts: a second run for the year is refused at once, in words
+    # (the flow takes the same lock again; it is re-entrant within this process).
+    with year_lock(out, year, what=f"twomountains run --year {year}"):
+        with console.status("正在启动 Prefect（本地临时模式）…"):
+            from flows.annual import annual_evaluation
+            from flows.logs import quiet_console
+            from flows.runners import task_runner
+        quiet_console()
+        if dask_address:
+            annual_evaluation = annual_evaluation.with_options(task_runner=task_runner(dask_address.strip()))
+        state = annual_evaluation(
+            year=year, data_dir=str(data), out_dir=str(out), run_date=run_date,
+            allow_incomplete=allow_incomplete, config_dir=str(config_dir) if config_dir else None,
+            ledger_url=ledger, cache_dir=str(cache_dir) if cache_dir else None, refresh_cache=refresh_cache,
+            return_state=True,
+        )
     outcome = _state_data(state)
     status = outcome.get("status")
+    if status == "error":  # a failure the user can fix, already in words
+        raise UserError(outcome["message"], ExitCode(outcome["code"]))
     if status == "refused":
-        err.print("[red]数据不完整，未出具评价报告：[/red]")
+        err.print("数据不完整，未出具评价报告：", style="red")
         for line in outcome.get("problems", []):
             err.print(f"  - {line}")
         err.print("如确需先出具临时报告，请加 --allow-incomplete（报告将标注“未完整（临时）”）。")
         raise typer.Exit(1)
     if status not in ("issued", "unchanged"):
-        err.print(f"[red]评价运行失败：{state.message}[/red]")
+        found = find_user_error(outcome.get("exception"))
+        if found is not None:
+            raise found
+        err.print(f"评价运行失败：{state.message}", style="red")
         raise typer.Exit(1)
     folder = Path(outcome["folder"])
     if status == "unchanged":
@@ -123,11 +170,11 @@ def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allo
     else:
         _print_scores(outcome.get("scores", []), config_dir)
         if outcome.get("incomplete"):
-            console.print("[yellow]注意：数据不完整，报告已标注“未完整（临时）”。[/yellow]")
+            console.print("注意：数据不完整，报告已标注“未完整（临时）”。", style="yellow")
         if outcome.get("carried"):
             console.print(f"第 {outcome['version']} 版：重新出具 {len(outcome['rendered'])} 份报告，"
                           f"{len(outcome['carried'])} 份内容未变、沿用原文件。")
-    console.print(f"报告目录 / reports: [bold]{folder}[/bold] （{len(outcome['files'])} 个 PDF + manifest.json）")
+    console.print(f"报告目录 / reports: {folder} （{len(outcome['files'])} 个 PDF + manifest.json）")
     return outcome
 
 
@@ -152,42 +199,43 @@ def correct(
     from evaluation import pipeline
     from evaluation.ingest import IngestError, receive_file
     from evaluation.ledger import Ledger
+    from evaluation.versions import year_lock
 
     catalogue = _load_catalogue(config_dir)
     if department not in catalogue.sources:
-        err.print(f"[red]未知部门：{department}。可选：{'、'.join(sorted(catalogue.sources))}[/red]")
+        err.print(f"未知部门：{department}。可选：{'、'.join(sorted(catalogue.sources))}", style="red")
         raise typer.Exit(2)
     if not (1990 <= year <= 2100) or not reason.strip():
-        err.print("[red]请给出有效的年度和更正原因（--reason）。[/red]")
+        err.print("请给出有效的年度和更正原因（--reason）。", style="red")
         raise typer.Exit(2)
     _check_dask(dask_address)
+    _preflight(out, year, len(catalogue.counties) + 1)
     name = catalogue.departments[department].name
     try:
         received = receive_file(file, catalogue.sources[department], year)
     except IngestError as exc:
         err.print(f"{name}《{file.name}》无法读取：{exc}", markup=False)
         raise typer.Exit(2) from None
-    book = Ledger.at(out, ledger)
-    try:
-        intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
-        checked = pipeline.check_one(intake, catalogue, previous=pipeline.year_values(book, catalogue, year - 1))
+    # The year is held from recording to re-issuing: no run can slip in between.
+    with year_lock(out, year, what=f"twomountains correct --department {department} --year {year}"):
+        with Ledger.at(out, ledger) as book:
+            intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
+            intake = pipeline.same_bytes_notice(book, intake, catalogue)
+            checked = pipeline.check_one(intake, catalogue, previous=pipeline.year_values(book, catalogue, year - 1))
+            recorded = pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
         if not checked.accepted:
-            pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
             console.print(checked.message or f"{name}《{file.name}》无法读取。", markup=False, soft_wrap=True)
-            err.print("[red]更正文件未通过校验，已记录但未采用；原数据继续有效。[/red]")
+            err.print("更正文件未通过校验，已记录但未采用；原数据继续有效。", style="red")
             raise typer.Exit(1)
-        recorded = pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
-    finally:
-        book.close()
-    if recorded.new:
-        replaced = f"，取代 {recorded.supersedes[:12]}" if recorded.supersedes else ""
-        console.print(f"已登记{name}的更正《{file.name}》（提交编号 {recorded.submission_id[:12]}{replaced}）。", markup=False)
-    else:
-        console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。", markup=False)
-    outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger,
-                        dask_address=dask_address)
+        if recorded.new:
+            replaced = f"，取代 {recorded.supersedes[:12]}" if recorded.supersedes else ""
+            console.print(f"已登记{name}的更正《{file.name}》（提交编号 {recorded.submission_id[:12]}{replaced}）。")
+        else:
+            console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。")
+        outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger,
+                            dask_address=dask_address)
     for code, lines in sorted(outcome.get("revisions", {}).items()):
-        console.print(f"[bold]{code} 修订说明[/bold]")
+        console.print(f"{code} 修订说明", style="bold")
         for line in lines:
             console.print(f"  {line}", markup=False, soft_wrap=True)
 
@@ -204,40 +252,91 @@ def distribute(
     smtp_secret: Optional[str] = typer.Option(None, "--smtp-secret", help="存放邮件登录信息的 Prefect Secret 名称 / Prefect Secret block with the SMTP login"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+    resend_uncertain: bool = typer.Option(
+        False, "--resend-uncertain",
+        help="也重新发送“结果不确定”的邮件（请先向收件人核实确未收到）/ also resend the mails whose outcome is unknown"),
 ) -> None:
-    """把评价报告分发给各县区政府和市领导，每份只送一次 / Send each county its scorecard, exactly once.
+    """把评价报告分发给各县区政府和市领导 / Send each county its scorecard and the city leaders the summary.
 
-    退出码 / exit code: 0 全部送达或无需发送, 1 有报告未能送达, 2 配置或参数错误.
+    \b
+    保证：同一发送方式下，每份报告最多送达每位收件人一次；重新运行只发送尚未送达的报告。
+    发送结果无法确定的邮件（内容已发出但邮件服务器未确认就断开，或发送中进程被终止）列为“不确定”，
+    绝不自动重发：请先向收件人核实，如需重发再加 --resend-uncertain（重发本版全部不确定的邮件）。
+    同一版本同时只有一个分发在运行：另一个等待至多 15 秒，仍被占用则不发送。
+    发送前先检查邮件服务器，连不上时共尝试 3 次（约 3 秒）后不发送任何报告；
+    发送中途服务器无法连接时停止发送其余报告，并说明有几份未尝试。
+
+    Guarantee: each report reaches each recipient at most once per channel; a mail whose
+    outcome is unknown is reported as uncertain (不确定) and never resent automatically.
+
+    \b
+    退出码 / exit codes:
+    0 全部送达或无需发送；1 有报告未能送达；2 参数或配置有误；
+    3 该版本正由另一运行分发；7 邮件服务器无法连接；8 有邮件发送结果不确定（未重发）。
     """
+    def stop(message: str, code: int) -> None:
+        err.print(message, markup=False, style="red", soft_wrap=True)
+        raise typer.Exit(int(code))
+
+    from evaluation.distribution.recipients import RecipientsError, load_recipients
+
+    if not (1990 <= year <= 2100):
+        stop(f"年度 {year} 不在有效范围（1990–2100）内。", ExitCode.USAGE)
+    if channel not in ("outbox", "email"):
+        stop(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）", ExitCode.USAGE)
+    catalogue = _load_catalogue(config_dir)  # config and recipients checked before Prefect starts
+    try:
+        book = load_recipients(catalogue, recipients)
+    except RecipientsError as exc:
+        stop(str(exc), ExitCode.USAGE)
+    if channel == "email":
+        if book.smtp is None:
+            stop("收件人配置中没有 smtp 设置，无法通过邮件发送。", ExitCode.USAGE)
+        if not smtp_secret:
+            try:
+                book.smtp.credentials()
+            except RecipientsError as exc:
+                stop(str(exc), ExitCode.USAGE)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with console.status("正在启动 Prefect（本地临时模式）…"):
         from flows.distribute import distribute_scorecards
+        from flows.logs import quiet_console
+    quiet_console()
     state = distribute_scorecards(
         year=year, version=version, channel=channel, out_dir=str(out), outbox_dir=str(outbox) if outbox else None,
         ledger_url=ledger, config_dir=str(config_dir) if config_dir else None,
         recipients=str(recipients) if recipients else None, dry_run=dry_run, smtp_secret=smtp_secret,
-        return_state=True)
+        resend_uncertain=resend_uncertain, return_state=True)
     outcome = _state_data(state)
     status = outcome.get("status")
+    code = int(outcome.get("code") or ExitCode.OK)
     if status == "refused":
-        err.print(outcome.get("message", ""), markup=False)
-        raise typer.Exit(2)
+        stop(outcome.get("message", ""), code or ExitCode.USAGE)
     if status == "dry-run":
         for line in outcome["lines"]:
             console.print(line, markup=False, soft_wrap=True)
         return
-    if status == "failed" or "counts" not in outcome:
-        err.print(f"[red]分发失败：{state.message}[/red]")
-        raise typer.Exit(1)
+    if "counts" not in outcome:
+        stop(f"分发失败：{state.message}", ExitCode.REJECTED)
     counts = outcome["counts"]
-    console.print(f"{year} 年第 {outcome['version']} 版：送达 {counts['delivered']} 份，此前已送达 {counts['skipped']} 份，"
-                  f"失败 {counts['failed']} 份。" if outcome["rows"] else "没有需要发送的报告（均已送达）。")
+    where = "邮件" if channel == "email" else "发件箱"
+    if status == "nothing":
+        console.print(f"{year} 年第 {outcome['version']} 版（{where}）：没有需要发送的报告，"
+                      f"{counts['skipped']} 份均已送达。", markup=False)
+        return
+    console.print(f"{year} 年第 {outcome['version']} 版（{where}）：送达 {counts['delivered']} 份，"
+                  f"此前已送达 {counts['skipped']} 份，失败 {counts['failed']} 份，"
+                  f"结果不确定 {counts['uncertain']} 份，未尝试 {counts['not_attempted']} 份。", markup=False)
+    labels = {"失败": "未送达", "结果不确定": "结果不确定"}
     for row in outcome["rows"]:
-        if row["结果"] == "失败":
-            err.print(f"  未送达：{row['收件人']}《{row['报告']}》：{row['说明']}", markup=False)
-    if counts["failed"]:
-        raise typer.Exit(1)
+        if row["结果"] in labels:
+            err.print(f"  {labels[row['结果']]}：{row['收件人']}《{row['报告']}》：{row['说明']}", markup=False,
+                      soft_wrap=True)
+    if outcome.get("message"):
+        err.print(outcome["message"], markup=False, soft_wrap=True)
+    if code:
+        raise typer.Exit(code)
 
 
 def _now() -> str:
@@ -245,14 +344,15 @@ def _now() -> str:
 
 
 def _state_data(state) -> dict:
+    """The dict a flow returned, or {"status": "failed", "exception": ...} when it crashed."""
     data = getattr(state, "data", None)
     try:
         value = state.result(raise_on_failure=False)
-    except Exception:  # a failed state may hold an exception instead of data
-        value = data
+    except Exception as exc:  # a failed state may hold an exception instead of data
+        value = data if isinstance(data, dict) else exc
     if isinstance(value, dict):
         return value
-    return {"status": "failed"}
+    return {"status": "failed", "exception": value if isinstance(value, BaseException) else None}
 
 
 def _print_scores(scores: list[dict], config_dir: Optional[Path]) -> None:
@@ -298,7 +398,7 @@ def validate(
     catalogue = _load_catalogue(config_dir)
     if department not in catalogue.sources:
         known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
-        err.print(f"[red]未知部门：{department}。可选：{known}[/red]")
+        err.print(f"未知部门：{department}。可选：{known}", style="red")
         raise typer.Exit(2)
     year = year if year is not None else (name_year(file.name) or 0)
     source = catalogue.sources[department]
@@ -312,8 +412,10 @@ def validate(
     report = validate_submission(submission, catalogue, previous=previous)
     console.print(report.summary_zh(), markup=False, highlight=False, soft_wrap=True)
     if html:
+        from evaluation.fsutil import atomic_write
+
         target = file.with_name(file.name + ".校验报告.html")
-        target.write_text(report.html(), encoding="utf-8")
+        atomic_write(target, report.html().encode("utf-8"))  # replaces an existing link, never writes through it
         console.print(f"HTML 校验报告：{target}", markup=False)
     raise typer.Exit(0 if report.accepted else 1)
 
@@ -347,7 +449,7 @@ def index(
     try:
         result = run_index(load_coin(data, meta), load_spec(spec))
     except (SpecError, MethodError) as exc:
-        err.print(f"[red]{exc}[/red]", markup=True)
+        err.print(f"{exc}", style="red")
         raise typer.Exit(2) from None
     write_csv(result.results, out)
     top = result.results.head(5)
@@ -369,15 +471,17 @@ def template(
     catalogue = _load_catalogue(config_dir)
     if department not in catalogue.departments:
         known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
-        err.print(f"[red]未知部门：{department}。可选：{known}[/red]")
+        err.print(f"未知部门：{department}。可选：{known}", style="red")
         raise typer.Exit(2)
     if output.suffix.lower() != ".xlsx":
-        err.print("[red]输出文件名须以 .xlsx 结尾。[/red]")
+        err.print("输出文件名须以 .xlsx 结尾。", style="red")
         raise typer.Exit(2)
     if not output.parent.is_dir():
-        err.print(f"[red]目录不存在：{output.parent}[/red]")
+        err.print(f"目录不存在：{output.parent}", style="red")
         raise typer.Exit(2)
-    output.write_bytes(make_form(catalogue, department, year))
+    from evaluation.fsutil import atomic_write
+
+    atomic_write(output, make_form(catalogue, department, year))
     console.print(f"已生成 {catalogue.departments[department].name} {year} 年度填报表：{output}")
 
 
@@ -394,7 +498,7 @@ def history(
 
     catalogue = _load_catalogue(config_dir)
     if county is not None and county not in {c.code for c in catalogue.counties}:
-        err.print(f"[red]未知县区代码：{county}[/red]")
+        err.print(f"未知县区代码：{county}", style="red")
         raise typer.Exit(2)
     book = Ledger.at(out, ledger)
     try:
@@ -425,12 +529,13 @@ def history(
             console.print(f"{name}（{county}）{year} 年度台账中没有已采用的数据。")
             return
         var_name = {v.id: v.name for v in catalogue.variables.values()}
-        console.print(f"\n[bold]{name}（{county}）{year} 年度数据来源 / provenance[/bold]")
+        console.print(f"\n{name}（{county}）{year} 年度数据来源 / provenance", style="bold")
         for sid, group in facts.groupby("submission_id", sort=False):
             first = group.iloc[0]
             sheet = f"工作表“{first['sheet']}”" if first["sheet"] else "CSV"
             console.print(f"{dept_name.get(first['department'], first['department'])}《{first['original_name']}》"
-                          f" {sheet}，接收于 {_local_time(first['received_at'])}\n  sha256 {sid}")
+                          f" {sheet}，接收于 {_local_time(first['received_at'])}\n"
+                          f"  提交编号 {sid[:12]}，文件 sha256 {first['sha256']}")
             t = Table(show_header=True, box=None, pad_edge=False)
             for col in ("指标", "数值", "单位", "行"):
                 t.add_column(col)
@@ -478,7 +583,7 @@ def _print_versions(out: Path, year: int, county: Optional[str], catalogue, ledg
     if county is None:
         return
     name = catalogue.county(county).name
-    console.print(f"\n[bold]{name}（{county}）各版本 / its report in each version[/bold]")
+    console.print(f"\n{name}（{county}）各版本 / its report in each version", style="bold")
     for n, m in manifests.items():
         mine = [f for f in m["outputs"] if f.startswith(county + "_")]
         for f in mine:
@@ -501,12 +606,144 @@ def _local_time(iso: str) -> str:
         return iso
 
 
-def main() -> None:  # pragma: no cover - console-script entry
+def _friendly(command):
+    """Wrap a command so a failure the user can fix ends as one sentence and its exit code."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (UserError, OSError) as exc:
+            found = find_user_error(exc)
+            if found is None:
+                raise
+            err.print(found.message, style="red")
+            raise typer.Exit(int(found.code)) from None
+
+    return wrapper
+
+
+for _command in app.registered_commands:
+    _command.callback = _friendly(_command.callback)
+    _command.epilog = _command.epilog or exit_codes_help()
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM. A BaseException of our own, so that nothing on the way (click turns a
+    KeyboardInterrupt into "Aborted!" and exit 1) swallows it before the children are stopped."""
+
+
+def _on_signal(signum, frame) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _watch_signals() -> None:
+    """Whoever's handler receives Ctrl-C or SIGTERM (ours, or the one Prefect installs while a flow runs,
+    which may turn it into a crash we never see), the process ends within INTERRUPT_GRACE seconds:
+    the C-level handler writes every signal to the wake-up pipe, and this thread starts the clock."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    stops = {int(signal.SIGINT), int(signal.SIGTERM)}
+
+    def watch() -> None:
+        while not stops.intersection(os.read(read, 64)):
+            pass
+        timer = threading.Timer(INTERRUPT_GRACE, _give_up)
+        timer.daemon = True
+        timer.start()
+
+    threading.Thread(target=watch, name="twomountains-signals", daemon=True).start()
+
+
+_WATCH = None  # the ChildWatch of this command, for the signal handler
+INTERRUPTED_ZH = "已中断：已停止本次运行启动的进程；已出具的版本不受影响，未完成的版本会在下次运行时清除 / interrupted"
+INTERRUPT_GRACE = 5.0  # seconds the code on the stack gets to unwind after Ctrl-C or SIGTERM
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(int(code))
+
+
+def _give_up() -> None:
+    """Unwinding after an interruption takes too long (a task still running): stop everything and leave."""
+    if _WATCH is not None:
+        _WATCH.stop_children()
+    err.print(INTERRUPTED_ZH)
+    _exit_now(ExitCode.INTERRUPTED)
+
+
+def main() -> None:  # pragma: no cover - console-script entry (tests run it as a real process)
+    from flows.processes import ChildWatch, reap_orphans
+
+    stopped = reap_orphans()
+    if stopped:
+        err.print(f"已停止上次被强行终止的运行遗留的 {len(stopped)} 个进程（{'、'.join(map(str, stopped))}）。")
+    global _WATCH
+    watch = _WATCH = ChildWatch().start()
+    threading.excepthook = _thread_failed  # a failing background thread: its traceback goes to the log file
+    atexit.register(watch.stop_children)  # registered before Prefect's: runs after its own shutdown
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    _watch_signals()
+    code = ExitCode.OK
     try:
         app()
-    except KeyboardInterrupt:
-        err.print("已中断 / interrupted")
-        sys.exit(130)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Interrupted:
+        # Stop what this run started (render workers, Prefect's temporary server) and leave at once:
+        # Prefect's exit handlers would wait on the server that has just been stopped.
+        watch.stop_children()
+        err.print(INTERRUPTED_ZH)
+        _exit_now(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - a sentence on screen, the traceback in the log file
+        found = find_user_error(exc)
+        if found is not None:
+            err.print(found.message, style="red")
+            code = found.code
+        else:
+            code = _unexpected(exc)
+    sys.exit(int(code))
+
+
+def _thread_failed(args) -> None:
+    import logging
+
+    from flows.logs import file_handler
+
+    handler = file_handler()
+    if handler is not None and args.exc_value is not None:
+        logger = logging.getLogger("twomountains")
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
+        logger.error("uncaught in thread %s", getattr(args.thread, "name", "?"),
+                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+def _unexpected(exc: BaseException) -> int:
+    """A failure nobody foresaw: one sentence here, the traceback in the log file for the maintainers."""
+    import logging
+
+    from flows.logs import file_handler, log_file
+
+    handler = file_handler()
+    if handler is not None:
+        logger = logging.getLogger("twomountains")
+        logger.addHandler(handler)
+        logger.error("unexpected failure", exc_info=exc)
+        handler.flush()
+    where = f"详细信息已写入 {log_file()}，请把该文件发给系统维护人员" if handler is not None else "无法写入日志文件"
+    err.print(f"运行出错（{type(exc).__name__}：{str(exc)[:200]}）。{where}。已出具的版本不受影响。", style="red")
+    return int(ExitCode.REJECTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

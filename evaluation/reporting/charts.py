@@ -45,6 +45,8 @@ _RC = {
     "svg.fonttype": "none",
     "svg.hashsalt": "twomountains-report",
     "svg.image_inline": True,
+    # Labels come from data (county, indicator and zone names): never read "$...$" as mathtext.
+    "text.parse_math": False,
     "text.color": INK,
     "axes.labelcolor": INK,
     "axes.edgecolor": GRID,

@@ -23,7 +23,25 @@ def default_workers() -> int:
     return max(1, int(os.environ.get("TWOMOUNTAINS_RENDER_WORKERS", 0)) or os.cpu_count() or 1)
 
 
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this worker when the process that started it dies, even by SIGKILL,
+    so no worker outlives its run or writes into a staging folder after the run died (Linux only)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # it died before the request took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
 def _warm() -> None:
+    _die_with_parent()
     from evaluation.pipeline import render_one  # noqa: F401 - imported here, not at the first report
     from evaluation.reporting.pdf import warm_up
 
@@ -94,7 +112,8 @@ class RenderPool:
 
 def render_many(reports: Iterable, folder: Path, *, workers: int | None = None,
                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
-    """Render planned reports into `folder` in a pool of its own; returns {file name: sha256}."""
+    """Render planned reports into `folder` (created if missing) in a pool of its own; returns {file name: sha256}."""
     reports = list(reports)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     with RenderPool(min(workers or default_workers(), len(reports)) or 1) as pool:
         return pool.render(reports, folder, progress)

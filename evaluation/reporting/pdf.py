@@ -207,8 +207,10 @@ def render_pdf(
     *,
     attachments: list[tuple[str, bytes, str]] | None = None,
     pdf_variant: str | None = ARCHIVE_VARIANT,
+    make_parents: bool = True,
 ) -> bytes:
-    """Render ``context`` to PDF bytes; optionally write them atomically to ``out_path``.
+    """Render ``context`` to PDF bytes; optionally write them atomically to ``out_path``
+    (make_parents=False: into an existing folder only).
 
     ``attachments`` are ``(filename, data, description)`` tuples embedded as
     PDF file attachments (PDF/A-3b allows them, so the archive copy carries its
@@ -225,7 +227,7 @@ def render_pdf(
         pdf_variant=pdf_variant,
     )
     if out_path is not None:
-        atomic_write(Path(out_path), pdf_bytes)
+        atomic_write(Path(out_path), pdf_bytes, make_parents=make_parents)
     log.debug(
         "rendered %s report (%d bytes) in %.3f s%s",
         context.get("kind"), len(pdf_bytes), time.perf_counter() - started,
