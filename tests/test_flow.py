@@ -29,7 +29,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     assert sum("汇总" in p.name for p in pdfs) == 1
     manifest = json.loads((v1 / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["outputs"] == {p.name: _sha(p) for p in pdfs}
-    received = {i["file"]: i["submission_id"] for i in manifest["inputs"]}
+    received = {i["file"]: i["sha256"] for i in manifest["inputs"]}
     assert received == {p.name: _sha(p) for p in (sample_copy / "2023").iterdir()}
     assert manifest["config_hash"] and manifest["code_hash"] and manifest["sample_data"] is True
     assert [s["rank"] for s in manifest["scores"]] == sorted(s["rank"] for s in manifest["scores"])

@@ -364,6 +364,6 @@ def test_history_shows_where_each_figure_came_from(catalogue, tmp_path):
                           env={"COLUMNS": "160", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    assert received.submission_id in text
+    assert received.sha256 in text and received.submission_id[:12] in text
     assert "统计局_2023年主要经济指标.xlsx" in text and "工作表“主要指标”" in text
     assert re.search(r"常住人口\s+5\d\.\d+\s+万人\s+3\b", text)  # 武都区 is on row 3 of the sheet
