@@ -1,7 +1,7 @@
 """Re-run a year's evaluation after a bureau's correction (triggered by an event).
 
 The event `twomountains.submission.corrected` names the corrected submission as its
-resource (`twomountains.submission.<sha256>`); the year comes from the ledger.
+resource (`twomountains.submission.<submission id>`); the year comes from the ledger.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ RESOURCE_PREFIX = "twomountains.submission."
 
 @flow(name="correction-rerun")
 def correction_rerun(submission_id: str, data_dir: str = "data/sample", out_dir: str = "reports",
-                     ledger_url: str | None = None, run_date: str | None = None):
+                     ledger_url: str | None = None, run_date: str | None = None, lock_wait: float = 0.0):
     logger = get_run_logger()
     sid = submission_id.removeprefix(RESOURCE_PREFIX)
     ledger = Ledger.at(Path(out_dir), ledger_url)
     try:
-        found = [s for s in ledger.submissions() if s["id"] == sid]
+        found = [s for s in [ledger.submission(sid)] if s is not None]
     finally:
         ledger.close()
     if not found:
@@ -33,4 +33,5 @@ def correction_rerun(submission_id: str, data_dir: str = "data/sample", out_dir:
         return Failed(message=message)
     year = int(found[0]["year"])
     logger.info("re-running %d after correction %s (%s)", year, sid[:12], found[0]["original_name"])
-    return annual_evaluation(year=year, data_dir=data_dir, out_dir=out_dir, run_date=run_date, ledger_url=ledger_url)
+    return annual_evaluation(year=year, data_dir=data_dir, out_dir=out_dir, run_date=run_date, ledger_url=ledger_url,
+                             lock_wait=lock_wait)
