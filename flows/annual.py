@@ -309,7 +309,9 @@ def annual_evaluation(
         On a Dask cluster (see flows.runners) they are rendered by its workers instead.
     lock_wait: seconds to wait for the year when another run holds it (then refused, in words).
 
-    Returns a dict: status ("issued", "unchanged" or "refused"), version, folder, files.
+    Returns a dict: status ("issued", "unchanged", "refused" for incomplete data, or "error" with the
+    exit code and the sentence of a failure the user can fix: a held year, a full disk, a stray folder),
+    version, folder, files.
     """
     today = dt.date.today()
     year = int(year) if year is not None else today.year - 1

@@ -192,10 +192,7 @@ def correct(
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="TWOMOUNTAINS_DASK_ADDRESS",
                                                help="在已有的 Dask 集群上重新出具报告 / run tasks on this Dask scheduler"),
 ) -> None:
-    """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed.
-
-    退出码 / exit code: 0 已更正或没有变化, 1 更正文件未通过校验, 2 参数或文件错误.
-    """
+    """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed."""
     from evaluation import pipeline
     from evaluation.ingest import IngestError, receive_file
     from evaluation.ledger import Ledger
@@ -268,15 +265,9 @@ def distribute(
 
     Guarantee: each report reaches each recipient at most once per channel; a mail whose
     outcome is unknown is reported as uncertain (不确定) and never resent automatically.
-
-    \b
-    退出码 / exit codes:
-    0 全部送达或无需发送；1 有报告未能送达；2 参数或配置有误；
-    3 该版本正由另一运行分发；7 邮件服务器无法连接；8 有邮件发送结果不确定（未重发）。
     """
     def stop(message: str, code: int) -> None:
-        err.print(message, markup=False, style="red", soft_wrap=True)
-        raise typer.Exit(int(code))
+        raise UserError(message, ExitCode(code))  # printed, with its exit code, by _friendly
 
     from evaluation.distribution.recipients import RecipientsError, load_recipients
 
