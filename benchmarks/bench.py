@@ -122,6 +122,14 @@ def prefect_session() -> Path:
 
     home = Path(tempfile.mkdtemp(prefix="twomountains-bench-"))
     atexit.register(shutil.rmtree, home, True)  # runs before Prefect stops its temporary server; errors ignored
+    made = REPO / ".prefect" / "prefect.db"  # Prefect's database as `make setup` made it: no migrations to wait for
+    if made.is_file():
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(f"file:{made}?mode=ro", uri=True)) as source, \
+                closing(sqlite3.connect(home / "prefect.db")) as target:
+            source.backup(target)
     os.environ.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                       PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", PREFECT_LOGGING_LEVEL="WARNING")
     from prefect import flow

@@ -124,21 +124,32 @@ def _preflight(out: Path, year: int, reports: int) -> None:
                            f"{need / 2**20:.0f} MB。请清理磁盘或用 --out 指定其他目录。", ExitCode.DISK_FULL)
 
 
+def _start_prefect():
+    """Start the local Prefect server now (it boots while the command imports its flows), unless
+    PREFECT_API_URL names a server; see flows.localserver."""
+    from flows.localserver import ensure_server
+    from flows.processes import run_dir
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return ensure_server(run_dir().parent / "twomountains.log")
+
+
 def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allow_incomplete: bool = False,
               config_dir: Optional[Path] = None, ledger: Optional[str] = None, cache_dir: Optional[Path] = None,
               refresh_cache: bool = False, dask_address: Optional[str] = None) -> dict:
     """Run the annual flow (Prefect's temporary local server unless PREFECT_API_URL names one) and report."""
     from evaluation.versions import year_lock
 
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Held from here, before Prefect starts: a second run for the year is refused at once, in words
     # (the flow takes the same lock again; it is re-entrant within this process).
     with year_lock(out, year, what=f"twomountains run --year {year}"):
-        with console.status("正在启动 Prefect（本地临时模式）…"):
+        server = _start_prefect()
+        with console.status("正在启动 Prefect（本地服务）…"):
             from flows.annual import annual_evaluation
             from flows.logs import quiet_console
             from flows.runners import task_runner
+            if server is not None:
+                server.wait_ready()
         quiet_console()
         if dask_address:
             annual_evaluation = annual_evaluation.with_options(task_runner=task_runner(dask_address.strip()))
@@ -207,6 +218,7 @@ def correct(
         raise typer.Exit(2)
     _check_dask(dask_address)
     _preflight(out, year, len(catalogue.counties) + 1)
+    _start_prefect()  # boots while the correction is checked and recorded
     name = catalogue.departments[department].name
     try:
         received = receive_file(file, catalogue.sources[department], year)
@@ -288,11 +300,12 @@ def distribute(
                 book.smtp.credentials()
             except RecipientsError as exc:
                 stop(str(exc), ExitCode.USAGE)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with console.status("正在启动 Prefect（本地临时模式）…"):
+    server = _start_prefect()
+    with console.status("正在启动 Prefect（本地服务）…"):
         from flows.distribute import distribute_scorecards
         from flows.logs import quiet_console
+        if server is not None:
+            server.wait_ready()
     quiet_console()
     state = distribute_scorecards(
         year=year, version=version, channel=channel, out_dir=str(out), outbox_dir=str(outbox) if outbox else None,
@@ -703,7 +716,10 @@ def main() -> None:  # pragma: no cover - console-script entry (tests run it as 
             code = found.code
         else:
             code = _unexpected(exc)
-    sys.exit(int(code))
+    # Leave as soon as the exit handlers (Prefect's last events and logs, the server's stop) have run:
+    # the interpreter's own teardown of pandas, Prefect and friends took another 2 s.
+    atexit._run_exitfuncs()
+    _exit_now(code)
 
 
 def _thread_failed(args) -> None:

@@ -71,6 +71,15 @@ def stop(processes: list[psutil.Process], grace: float = 3.0) -> list[int]:
     return [p.pid for p in alive]
 
 
+def _is_resource_tracker(proc: psutil.Process) -> bool:
+    """multiprocessing's resource tracker ignores SIGTERM (stopping it cost 3 s a command) and ends by
+    itself when its parent's pipe closes."""
+    try:
+        return "multiprocessing.resource_tracker" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
 def reap_orphans(directory: Path | None = None) -> list[int]:
     """Stop the children of commands that died without cleaning up (by recorded pid); returns their pids."""
     directory = directory or run_dir()
@@ -140,7 +149,7 @@ class ChildWatch:
         """Stop every child still alive (the temporary server, render workers) and forget the record."""
         self._stop.set()
         try:
-            live = self.me.children(recursive=True)
+            live = [p for p in self.me.children(recursive=True) if not _is_resource_tracker(p)]
         except psutil.Error:
             live = []
         stopped = stop(live, grace) if live else []

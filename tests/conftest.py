@@ -12,6 +12,24 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 
 
+def prefect_home(path: Path) -> Path:
+    """A fresh Prefect home whose database is already migrated (a copy of the one `make setup` made in
+    .prefect/): a server on an empty home spends about 10 s here on migrations before it answers."""
+    import sqlite3
+
+    path.mkdir(parents=True, exist_ok=True)
+    made = REPO / ".prefect" / "prefect.db"
+    if made.is_file() and not (path / "prefect.db").exists():
+        source = sqlite3.connect(f"file:{made}?mode=ro", uri=True)
+        target = sqlite3.connect(path / "prefect.db")
+        try:
+            source.backup(target)  # a consistent copy even while a demo run writes to it
+        finally:
+            target.close()
+            source.close()
+    return path
+
+
 @pytest.fixture(scope="session")
 def catalogue():
     from evaluation.catalogue import load_catalogue
@@ -29,9 +47,13 @@ def sample_copy(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
-    """One Prefect test server for the whole session (it costs about 8 s to start)."""
+    """One Prefect test server for the whole session (it costs about 8 s to start), and one task
+    cache for the flows this worker runs (see tests.flowtools.SHARED_CACHE)."""
+    from tests import flowtools
+
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    flowtools.SHARED_CACHE = tmp_path_factory.mktemp("task-cache")
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

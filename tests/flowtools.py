@@ -7,11 +7,19 @@ import time
 from pathlib import Path
 
 
+# Where run_flow keeps cached task results unless a test names a cache_dir (None: the run's own,
+# <out_dir>/.cache/prefect). Set per pytest worker by conftest: runs of one worker share their checks
+# of the sample tables, as runs on one machine do (the keys are the tables' bytes, config and code).
+SHARED_CACHE: Path | None = None
+
+
 def run_flow(**kwargs):
     """Run the annual flow in-process; returns (final state, its data)."""
     from flows.annual import annual_evaluation
 
     kwargs.setdefault("run_date", "2024-03-01")
+    if SHARED_CACHE is not None:
+        kwargs.setdefault("cache_dir", str(SHARED_CACHE))
     state = annual_evaluation(return_state=True, **kwargs)
     return state, state.result(raise_on_failure=False)
 

@@ -18,6 +18,7 @@ import yaml
 from evaluation import versions
 from evaluation.distribution import DeliveryLedger
 from evaluation.ledger import Ledger
+from tests.conftest import prefect_home
 from tests.flowtools import run_flow, sha
 from tests.smtptools import Recorder, SmtpServer
 from tests.pdftools import pdf_text
@@ -94,7 +95,7 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
         server.stop()
 
     fixed = _corrected_eco(sample_copy, tmp_path / "eco_fixed.csv")
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
 
     # 1. SIGKILL the correction while it renders: the carried reports are in the staged folder and
@@ -184,7 +185,7 @@ def test_rejected_correction_is_kept_but_changes_nothing(sample_copy, tmp_path, 
     bad = _corrected_eco(sample_copy, tmp_path / "eco_bad.csv")
     bad.write_text(bad.read_text(encoding="utf-8").replace("76.9", "176.9"), encoding="utf-8")  # EQI above 100
     proc = subprocess.run(_correct_cmd(bad, sample_copy, out), cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")})
+                          env={**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect"))})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "未通过校验" in proc.stderr and "生态质量指数" in proc.stdout and "Traceback" not in proc.stderr
     subs = {s["original_name"]: s for s in Ledger.at(out).submissions(2023, "eco")}

@@ -21,6 +21,7 @@ import pytest
 from evaluation.distribution import DeliveryLedger
 from evaluation.distribution.recipients import RECIPIENTS_ENV
 from evaluation.ledger import LEDGER_ENV
+from tests.conftest import prefect_home
 from tests.smtptools import free_port, recipients_yaml
 from tests.test_distribution import IDS, YEAR, _names, _pdf, write_version
 
@@ -42,7 +43,7 @@ def reports(catalogue, tmp_path) -> Path:
 def env(prefect_harness, tmp_path) -> dict:
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect-home")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "400"}
     for name in (LEDGER_ENV, RECIPIENTS_ENV, "TWOMOUNTAINS_SMTP_USER", "TWOMOUNTAINS_SMTP_PASSWORD"):
         env.pop(name, None)
@@ -80,7 +81,7 @@ def test_two_concurrent_runs_send_each_report_exactly_once(reports, smtp_server,
     # unless the two runs exclude each other, the second is sending at the same time.
     server = smtp_server(hold_first=8)
     recipients = recipients_yaml(tmp_path / "recipients.yaml", server.port, timeout=20)
-    procs = [_start({**env, "PREFECT_HOME": str(tmp_path / f"home-{i}")}, reports, recipients) for i in range(2)]
+    procs = [_start({**env, "PREFECT_HOME": str(prefect_home(tmp_path / f"home-{i}"))}, reports, recipients) for i in range(2)]
     results = [_finish(p) for p in procs]
 
     copies = server.handler.copies()

@@ -17,17 +17,13 @@ import pytest
 
 from evaluation.ingest import Received
 from evaluation.ledger import Ledger
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import REPO, SAMPLE, prefect_home
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     """A Prefect home for the CLI processes of this module (its database copied when `make setup` made one)."""
-    path = tmp_path_factory.mktemp("prefect-home")
-    made = REPO / ".prefect" / "prefect.db"
-    if made.is_file():
-        shutil.copy(made, path / "prefect.db")
-    return path
+    return prefect_home(tmp_path_factory.mktemp("prefect-home"))
 
 
 def _env(home: Path) -> dict:

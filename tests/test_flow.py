@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from evaluation import versions
+from tests.conftest import prefect_home
 from tests.flowtools import run_flow as _run, sha as _sha, task_states as _task_states
 from tests.pdftools import pdf_fonts, pdf_pages, pdf_text
 
@@ -20,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness, sample_copy, tmp_path):
     out = tmp_path / "reports"
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    # this run's own task cache (<out>/.cache/prefect): the test follows what is computed and what is cached
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), cache_dir=None)
     assert state.is_completed(), state.message
     assert result["status"] == "issued" and result["version"] == 1
     v1 = out / "2023" / "v1"
@@ -52,7 +54,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     assert not any(name == "Cached" for _, name in first)
 
     # Same inputs again: nothing new is issued, and every check comes from the task cache.
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), cache_dir=None)
     assert result["status"] == "unchanged" and result["version"] == 1
     assert versions.versions(out, 2023) == [1]
     again = _task_states(state)
@@ -68,7 +70,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     cells[1] = "55.5"  # 武都区 EQI
     lines[1] = ",".join(cells)
     eco.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), cache_dir=None)
     assert result["status"] == "issued" and result["version"] == 2
     checks = [n for t, n in _task_states(state) if t == "check"]
     assert sorted(checks) == ["Cached"] * 7 + ["Completed"]  # only the corrected table is checked again
@@ -94,14 +96,14 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
 
     # A bureau's file is missing: refused by default, with the bureau named.
     eco.unlink()
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out))
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), cache_dir=None)
     assert state.is_failed()
     assert result["status"] == "refused"
     assert any("生态环境局" in line and "缺少数据" in line for line in result["problems"])
     assert versions.versions(out, 2023) == [1, 2]
 
     # ... or issued as provisional when asked.
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), allow_incomplete=True)
+    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), allow_incomplete=True, cache_dir=None)
     assert result["status"] == "issued" and result["version"] == 3 and result["incomplete"]
     wudu = next((out / "2023" / "v3").glob("621202_*.pdf"))
     text = pdf_text(wudu)
@@ -110,7 +112,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
 
 def test_cli_refuses_incomplete_data_without_a_traceback(sample_copy, tmp_path):
     (sample_copy / "2023" / "财政局_2023年生态补偿与绿色金融.csv").unlink()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "ph"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "ph")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     proc = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--year", "2023", "--data", str(sample_copy),
          "--out", str(tmp_path / "reports")],

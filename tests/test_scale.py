@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import prefect_home
 from tests.flowtools import run_flow, task_states
 from tests.pdftools import pdf_text
 
@@ -85,7 +86,7 @@ def test_cli_refuses_an_unreachable_dask_cluster_in_words(tmp_path):
 def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
     """`make bench` runs the full national pipeline; CI runs it at 6 synthetic counties."""
     out = tmp_path / "results.json"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect"))}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--scale", "6", "--only", "national",
                            "--floor-sample", "3", "--speedup-reports", "2", "--out", str(out)],

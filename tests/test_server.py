@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests.conftest import prefect_home
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect_home")
+    home = prefect_home(tmp_path_factory.mktemp("prefect_home"))
     work = tmp_path_factory.mktemp("checkout")  # runs write their reports here, not into the repo
     shutil.copytree(REPO / "flows", work / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "data").symlink_to(REPO / "data")
