@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -30,6 +31,10 @@ def _die_with_parent() -> None:
         import ctypes
         import signal
 
+        # Ctrl-C in a terminal reaches the whole process group: the command stops its workers itself,
+        # and a worker's own KeyboardInterrupt traceback would only clutter the screen
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked while it started (RenderPool)
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -72,7 +77,13 @@ class RenderPool:
         self.workers = workers or default_workers()
         context = multiprocessing.get_context("spawn")
         self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_warm)
-        self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # spawns every worker now
+        # Workers start with Ctrl-C blocked (the mask survives spawn's exec) until they ignore it: one
+        # still importing when a terminal's Ctrl-C reaches the process group would print a traceback.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # spawns every worker now
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def wait_ready(self) -> None:
         """Block until every worker has started and warmed up (a worker answers only once warm)."""
