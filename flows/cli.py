@@ -124,6 +124,35 @@ def _preflight(out: Path, year: int, reports: int) -> None:
                            f"{need / 2**20:.0f} MB。请清理磁盘或用 --out 指定其他目录。", ExitCode.DISK_FULL)
 
 
+def _check_prefect_server(url: str) -> None:
+    """The Prefect server PREFECT_API_URL names must answer before anything is recorded for it."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10) as response:
+            if response.status == 200:
+                return
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+    raise UserError(f"无法连接 Prefect 服务器 {url}（PREFECT_API_URL）。请确认服务器已启动，"
+                    "或取消该设置以在本机重新评价。", ExitCode.UNREACHABLE)
+
+
+def _announce_correction(submission_id: str, year: int, department: str, file_name: str) -> None:
+    """Emit the event the correction-rerun deployment waits for (see prefect.yaml)."""
+    from prefect.events import emit_event
+
+    from flows.correction import EVENT, RESOURCE_PREFIX
+
+    event = emit_event(event=EVENT, resource={"prefect.resource.id": RESOURCE_PREFIX + submission_id,
+                                              "prefect.resource.name": file_name[:120]},
+                       payload={"year": year, "department": department})
+    if event is None:
+        raise UserError("更正已登记，但未能通知 Prefect 服务器（事件未发出）；请在服务器上手动运行 correction-rerun。",
+                        ExitCode.UNREACHABLE)
+
+
 def _start_prefect():
     """Start the local Prefect server now (it boots while the command imports its flows), unless
     PREFECT_API_URL names a server; see flows.localserver."""
@@ -203,7 +232,11 @@ def correct(
     dask_address: Optional[str] = typer.Option(None, "--dask-address", envvar="TWOMOUNTAINS_DASK_ADDRESS",
                                                help="在已有的 Dask 集群上重新出具报告 / run tasks on this Dask scheduler"),
 ) -> None:
-    """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed."""
+    """登记部门更正数据并重新评价，只重出内容有变化的报告 / Record a bureau's correction and re-issue what changed.
+
+    设置了 PREFECT_API_URL 时，登记后通知该 Prefect 服务器（事件 twomountains.submission.corrected），
+    由部署 correction-rerun 重新评价；否则在本机重新评价。
+    """
     from evaluation import pipeline
     from evaluation.ingest import IngestError, receive_file
     from evaluation.ledger import Ledger
@@ -218,7 +251,11 @@ def correct(
         raise typer.Exit(2)
     _check_dask(dask_address)
     _preflight(out, year, len(catalogue.counties) + 1)
-    _start_prefect()  # boots while the correction is checked and recorded
+    server_url = os.environ.get("PREFECT_API_URL")  # a Prefect server's deployment re-issues, not this process
+    if server_url:
+        _check_prefect_server(server_url)
+    else:
+        _start_prefect()  # boots while the correction is checked and recorded
     name = catalogue.departments[department].name
     try:
         received = receive_file(file, catalogue.sources[department], year)
@@ -241,6 +278,11 @@ def correct(
             console.print(f"已登记{name}的更正《{file.name}》（提交编号 {recorded.submission_id[:12]}{replaced}）。")
         else:
             console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。")
+        if server_url:
+            _announce_correction(recorded.submission_id, year, department, received.original_name)
+            console.print(f"已通知 Prefect 服务器 {server_url}：部署 correction-rerun 将重新评价 {year} 年度，"
+                          "只重出内容有变化的报告（在 Prefect 界面查看其运行）。", markup=False)
+            return
         outcome = _evaluate(year=year, data=data, out=out, run_date=run_date, config_dir=config_dir, ledger=ledger,
                             dask_address=dask_address)
     for code, lines in sorted(outcome.get("revisions", {}).items()):

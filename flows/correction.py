@@ -14,6 +14,7 @@ from prefect.states import Failed
 from evaluation.ledger import Ledger
 from flows.annual import annual_evaluation
 
+EVENT = "twomountains.submission.corrected"  # emitted by `twomountains correct` when PREFECT_API_URL is set
 RESOURCE_PREFIX = "twomountains.submission."
 
 

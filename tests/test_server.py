@@ -86,13 +86,15 @@ def test_schedule_is_9am_beijing_on_1_march(server):
     assert (first.year, first.month, first.day, first.hour, first.minute) == (expected_year, 3, 1, 9, 0)
 
 
-def test_worker_runs_a_deployment_and_artifacts_come_back(server, tmp_path):
+def test_worker_runs_a_deployment_and_artifacts_come_back(server):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    out = server["work"] / "reports"  # the deployments' own reports folder: the correction test follows on
 
     with _client() as client:
         dep = client.read_deployment_by_name("annual-evaluation/annual-evaluation")
         run = client.create_flow_run_from_deployment(dep.id, parameters={
-            "year": 2023, "data_dir": str(REPO / "data" / "sample"), "out_dir": str(tmp_path / "reports"),
+            "year": 2023, "data_dir": str(REPO / "data" / "sample"), "out_dir": str(out),
             "run_date": "2024-03-01"})
         final = _wait(lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 300)
         assert final and final.state.is_completed(), final and final.state
@@ -103,22 +105,61 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server, tmp_path):
     assert table[0]["排名"] == 1 and {row["县区"] for row in table} >= {"武都区", "两当县"}
     summary = next(a for a in artifacts if a.key == "annual-2023")
     assert "621202" in str(summary.data)
-    assert len(list((tmp_path / "reports" / "2023" / "v1").glob("*.pdf"))) == 10
+    assert len(list((out / "2023" / "v1").glob("*.pdf"))) == 10
 
     # The distribute-scorecards deployment sends that version to the outbox, one folder per recipient.
     with _client() as client:
         dep = client.read_deployment_by_name("distribute-scorecards/distribute-scorecards")
         assert dep.parameters["channel"] == "outbox" and not dep.schedules
-        run = client.create_flow_run_from_deployment(dep.id, parameters={"year": 2023, "out_dir": str(tmp_path / "reports")})
+        run = client.create_flow_run_from_deployment(dep.id, parameters={"year": 2023, "out_dir": str(out)})
         final = _wait(lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 300)
         assert final and final.state.is_completed(), final and final.state
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
     (deliveries,) = [a for a in artifacts if a.key == "deliveries-2023-v1"]
     rows = json.loads(deliveries.data)
     assert len(rows) == 10 and {r["结果"] for r in rows} == {"已送达"}
-    outbox = sorted(p.relative_to(tmp_path / "reports" / "outbox").parts[0]
-                    for p in (tmp_path / "reports" / "outbox").rglob("*.pdf"))
+    outbox = sorted(p.relative_to(out / "outbox").parts[0] for p in (out / "outbox").rglob("*.pdf"))
     assert len(outbox) == 10 and "wudu" in outbox and "city-leaders" in outbox
+
+
+def test_a_cli_correction_reaches_the_server_and_the_deployment_reissues(server, tmp_path):
+    """`twomountains correct` with PREFECT_API_URL set records the correction, emits
+    twomountains.submission.corrected, and the correction-rerun deployment (run by the worker) issues v2
+    of the version the worker test issued in the deployments' reports folder."""
+    from evaluation import versions
+    from evaluation.ledger import Ledger
+    from flows.correction import RESOURCE_PREFIX
+
+    out = server["work"] / "reports"
+    if not versions.versions(out, 2023):  # this test alone: issue v1 first, as the worker test does
+        with _client() as client:
+            dep = client.read_deployment_by_name("annual-evaluation/annual-evaluation")
+            run = client.create_flow_run_from_deployment(dep.id, parameters={"year": 2023, "run_date": "2024-03-01"})
+            assert _wait(lambda: client.read_flow_run(run.id).state.is_final(), 300)
+    assert versions.versions(out, 2023) == [1]
+    sample = server["work"] / "data" / "sample"
+    lines = (sample / "2023" / "生态环境局_2023年生态环境质量.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1].startswith("武都区,77.51,")
+    fixed = tmp_path / "生态环境局_2023年生态环境质量_更正.csv"
+    fixed.write_text("\n".join([lines[0], lines[1].replace("77.51", "76.9", 1), *lines[2:]]) + "\n", encoding="utf-8")
+
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "correct", str(fixed), "--department", "eco",
+                           "--year", "2023", "--reason", "武都区EQI录入错误", "--data", str(sample), "--out", str(out)],
+                          cwd=REPO, env={**os.environ, "PREFECT_API_URL": server["api"]}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "已通知 Prefect 服务器" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    with Ledger.at(out) as ledger:
+        (sid,) = [s["id"] for s in ledger.submissions(2023, "eco") if s["superseded_by"] is None]
+    with _client() as client:
+        dep = client.read_deployment_by_name("correction-rerun/correction-rerun")
+        runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id
+                              and r.parameters.get("submission_id") == RESOURCE_PREFIX + sid], 90)
+        assert runs, "the correction reached no correction-rerun run"
+        final = _wait(lambda: (r := client.read_flow_run(runs[0].id)).state.is_final() and r, 300)
+    assert final and final.state.is_completed(), final and final.state
+    assert versions.versions(out, 2023) == [1, 2]
+    assert any("76.9" in line for line in versions.read_manifest(out / "2023" / "v2")["revisions"]["621202"])
 
 
 def test_correction_event_starts_a_rerun(server):
