@@ -248,6 +248,9 @@ class Uncertainty(_Strict):
 class Method(_Strict):
     normalise: Literal["goalposts", "minmax", "efficacy", "zscore", "rank"] = "goalposts"
     aggregate: Literal["arithmetic_mean", "geometric_mean"] = "arithmetic_mean"
+    # past years a run reads (from the ledger, or once from the drop folder): shown in trends; the year
+    # before also feeds the jump check. Part of the config hash, so changing it issues a new version.
+    years_back: int = Field(default=2, ge=0, le=10)
     uncertainty: Uncertainty = Uncertainty()
 
 
@@ -429,9 +432,9 @@ _ERRORS_ZH = {
     "string_too_long": "太长",
     "string_too_short": "不能为空",
     "greater_than": "必须大于下限",
-    "greater_than_equal": "低于允许的下限",
+    "greater_than_equal": "低于允许的下限（不低于 {ge}）",
     "less_than": "必须小于上限",
-    "less_than_equal": "超过允许的上限（权重不超过 1，指标权重不超过 100，等级分数在 0–100 之间）",
+    "less_than_equal": "超过允许的上限（不超过 {le}）",
     "extra_forbidden": "不认识的字段（拼写错误？）",
     "missing": "缺少必填字段",
     "float_parsing": "必须是数值",
@@ -502,6 +505,11 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
         lines = []
         for err in exc.errors():
             msg = _ERRORS_ZH.get(err["type"], "") or err["msg"].removeprefix("Value error, ")
+            if "{" in msg:
+                try:
+                    msg = msg.format(**err.get("ctx", {}))
+                except (KeyError, IndexError, ValueError):
+                    msg = msg.split("（", 1)[0]
             loc = ".".join(str(p) for p in err["loc"])
             where = f"{_FILE_OF.get(str(err['loc'][0]), '')} {loc}".strip() if err["loc"] else ""
             value = err.get("input")

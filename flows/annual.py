@@ -31,7 +31,6 @@ from flows.runners import on_dask, task_runner
 # Tasks without a key run every time.
 _task = task(cache_policy=NO_CACHE, persist_result=False)
 CODE = versions.code_hash()
-YEARS_BACK = 2  # past years shown in trends; last year also feeds the jump check
 LINK_ARTIFACTS_MAX = 50  # above this many PDFs, one markdown artifact lists them all
 
 
@@ -370,14 +369,14 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
     logger = get_run_logger()
     out = Path(out_dir)
     check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
-    past = list(range(year - YEARS_BACK, year))
+    past = list(range(year - catalogue.method.years_back, year))
     for y in past:  # a past year the ledger does not know yet is taken from the sources once
         needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
         if needed:
             record(_intakes(catalogue, needed, y, data_dir, None, gate, check_task, out_dir, ledger_url), catalogue,
                    out_dir, ledger_url, received_at)
     before = history(catalogue, past, out_dir, ledger_url)
-    intakes = _intakes(catalogue, discover(data_dir, year, catalogue), year, data_dir, before[year - 1], gate,
+    intakes = _intakes(catalogue, discover(data_dir, year, catalogue), year, data_dir, before.get(year - 1), gate,
                        check_task, out_dir, ledger_url)
     record(intakes, catalogue, out_dir, ledger_url, received_at)
     publish_validation(intakes, gate)

@@ -313,12 +313,14 @@ BROKEN_CONFIGS = [
     ("zones.yaml", "weight_set: eco_priority", "weight_set: '[/]'", "（值：[/]）"),
     ("sources.yaml", 'pattern: "统计局_{year}年主要经济指标.xlsx"', "pattern: '{year.__class__}.xlsx'",
      "sources.yaml sources.stats.pattern: 含有不允许的字符"),
+    ("method.yaml", "years_back: 2", "years_back: 40", "method.yaml method.years_back: 超过允许的上限（不超过 10）"),
 ]
 
 
 @pytest.mark.parametrize("name,old,new,message", BROKEN_CONFIGS,
                          ids=["inf-weight", "inf-goalpost", "duplicate-key", "weight-range", "goalposts-range",
-                              "path-in-name", "mathtext-name", "markup-in-config", "format-in-pattern"])
+                              "path-in-name", "mathtext-name", "markup-in-config", "format-in-pattern",
+                              "years-back-range"])
 def test_nonsense_config_is_refused_with_a_sentence(tmp_path, name, old, new, message):
     """Defect: `weight: .inf` or goalposts `[40, .inf]` were accepted (and printed 第-9223372036854775808名),
     a duplicate YAML key silently replaced a weight set, and a county name with `../` wrote a PDF outside
