@@ -391,12 +391,6 @@ class Catalogue(_Strict):
                 return county
         raise KeyError(code)
 
-    def grade(self, score: float) -> str:
-        for band in self.grades:
-            if score >= band.min:
-                return band.name
-        return self.grades[-1].name
-
     def department_variables(self, department: str) -> list[Variable]:
         return [v for v in self.variables.values() if v.department == department]
 

@@ -32,10 +32,6 @@ NAME_CAP = 60  # characters of a bureau's file name printed in a document
 STATUS_LABEL = {"missing": "缺少数据", "unreadable": "无法读取", "rejected": "校验未通过"}
 
 
-class IncompleteDataError(Exception):
-    """Bureau data for the year is missing or rejected; the message lists what (Chinese)."""
-
-
 @dataclass
 class Intake:
     """What happened to one bureau's file for the year."""
@@ -374,14 +370,6 @@ def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None
     names = {v.id: v.name for v in catalogue.variables.values()}
     facts.insert(3, "name", facts["indicator_id"].map(names))
     return facts.sort_values(["county_code", "department", "indicator_id"]).reset_index(drop=True)
-
-
-def facts_csv(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> bytes:
-    """The accepted facts behind a report, with provenance, as formula-safe UTF-8 CSV (for the PDF attachment)."""
-    from evaluation.exports import safe_frame
-
-    facts = report_facts(intakes, catalogue, county)
-    return safe_frame(facts).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
