@@ -5,7 +5,6 @@ Orchestration only: every task wraps one call into `evaluation`.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.errors import UserError, storage_error
 from evaluation.ingest import Expected, TransientSourceError, discover
-from evaluation.ledger import Ledger
+from evaluation.resources import open_ledger, today, utc_now
 from evaluation.validation import Gate
 from flows.retrying import retry_on
 from flows.runners import on_dask, task_runner
@@ -91,47 +90,35 @@ def current(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str,
             ledger_url: str | None) -> list[pipeline.Intake]:
     """Swap in a bureau's correction when the file received is one it has since superseded, and note
     a file whose bytes were already sent for another year or bureau."""
-    ledger = Ledger.at(out_dir, ledger_url)
-    try:
-        out = []
+    out = []
+    with open_ledger(out_dir, ledger_url) as ledger:
         for intake in intakes:
             used, superseded = pipeline.current_for(ledger, pipeline.same_bytes_notice(ledger, intake, catalogue))
             if superseded:
                 get_run_logger().info("%s: %s was superseded; using the correction %s (%s)", intake.department,
                                       superseded[:12], used.received.submission_id[:12], used.file)
             out.append(used)
-        return out
-    finally:
-        ledger.close()
+    return out
 
 
 @_task
 def backfill_needed(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, ledger_url: str | None) -> list[Expected]:
-    ledger = Ledger.at(out_dir, ledger_url)
-    try:
+    with open_ledger(out_dir, ledger_url) as ledger:
         return pipeline.backfill_needed(ledger, catalogue, year, data_dir)
-    finally:
-        ledger.close()
 
 
 @_task
 def history(catalogue: Catalogue, years: list[int], out_dir: str, ledger_url: str | None) -> dict:
     """Past years' accepted values from the ledger (county x variable)."""
-    ledger = Ledger.at(out_dir, ledger_url)
-    try:
+    with open_ledger(out_dir, ledger_url) as ledger:
         return {y: pipeline.year_values(ledger, catalogue, y) for y in years}
-    finally:
-        ledger.close()
 
 
 @_task
 def record(intakes: list[pipeline.Intake], catalogue: Catalogue, out_dir: str, ledger_url: str | None,
            received_at: str) -> list[str]:
-    ledger = Ledger.at(out_dir, ledger_url)
-    try:
+    with open_ledger(out_dir, ledger_url) as ledger:
         outcomes = [pipeline.record_one(ledger, i, catalogue, received_at) for i in intakes]
-    finally:
-        ledger.close()
     new = [r.submission_id for r in outcomes if r is not None and r.new]
     get_run_logger().info("ledger %s: %d new submissions, %d already known", ledger.url, len(new),
                           sum(1 for r in outcomes if r is not None and not r.new))
@@ -213,15 +200,12 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
     """The 修订说明 against the previous version (empty for a first version)."""
     if previous is None:
         return {}
-    ledger = Ledger.at(out_dir, ledger_url)
-    try:
+    with open_ledger(out_dir, ledger_url) as ledger:
         old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
         year = int(previous[1]["year"])
         old_facts = ledger.facts(year, current_only=False)
         old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
         reasons = {s["id"]: s["reason"] for s in ledger.submissions(year) if s["reason"]}
-    finally:
-        ledger.close()
     return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
                               run_date=run_date, reasons=reasons, codes=codes)
 
@@ -312,16 +296,16 @@ def annual_evaluation(
     exit code and the sentence of a failure the user can fix: a held year, a full disk, a stray folder),
     version, folder, files.
     """
-    today = dt.date.today()
-    year = int(year) if year is not None else today.year - 1
-    run_date = run_date or today.isoformat()
+    now = today()
+    year = int(year) if year is not None else now.year - 1
+    run_date = run_date or now.isoformat()
     catalogue = load_catalogue(config_dir)
     out = Path(out_dir)
     sample = pipeline.is_sample(data_dir)
     cache = Path(cache_dir) if cache_dir else out / ".cache" / "prefect"
     cached = {"result_storage": cache.resolve(), "refresh_cache": refresh_cache}
 
-    received_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    received_at = utc_now()
     gate = Gate(docs_dir=versions.year_dir(out, year) / "datadocs")
     pool = None
     try:

@@ -239,7 +239,7 @@ def correct(
     """
     from evaluation import pipeline
     from evaluation.ingest import IngestError, receive_file
-    from evaluation.ledger import Ledger
+    from evaluation.resources import open_ledger, utc_now
     from evaluation.versions import year_lock
 
     catalogue = _load_catalogue(config_dir)
@@ -264,11 +264,11 @@ def correct(
         raise typer.Exit(2) from None
     # The year is held from recording to re-issuing: no run can slip in between.
     with year_lock(out, year, what=f"twomountains correct --department {department} --year {year}"):
-        with Ledger.at(out, ledger) as book:
+        with open_ledger(out, ledger) as book:
             intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
             intake = pipeline.same_bytes_notice(book, intake, catalogue)
             checked = pipeline.check_one(intake, catalogue, previous=pipeline.year_values(book, catalogue, year - 1))
-            recorded = pipeline.record_one(book, checked, catalogue, _now(), reason=reason.strip())
+            recorded = pipeline.record_one(book, checked, catalogue, utc_now(), reason=reason.strip())
         if not checked.accepted:
             console.print(checked.message or f"{name}《{file.name}》无法读取。", markup=False, soft_wrap=True)
             err.print("更正文件未通过校验，已记录但未采用；原数据继续有效。", style="red")
@@ -385,10 +385,6 @@ def distribute(
         raise typer.Exit(code)
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def _state_data(state) -> dict:
     """The dict a flow returned, or {"status": "failed", "exception": ...} when it crashed."""
     data = getattr(state, "data", None)
@@ -468,16 +464,14 @@ def validate(
 
 def _previous_if_known(out: Path, ledger_url: Optional[str], department: str, year: int):
     """Last year's accepted values from an existing ledger (none is created by a check)."""
-    from evaluation.ledger import LEDGER_ENV, Ledger
+    from evaluation.ledger import LEDGER_ENV
+    from evaluation.resources import open_ledger
     from evaluation.pipeline import accepted_values
 
     if not year or not (ledger_url or os.environ.get(LEDGER_ENV) or (out / "ledger" / "ledger.sqlite").is_file()):
         return None
-    book = Ledger.at(out, ledger_url)
-    try:
+    with open_ledger(out, ledger_url) as book:
         return accepted_values(book, department, year - 1)
-    finally:
-        book.close()
 
 
 @app.command()
@@ -540,18 +534,15 @@ def history(
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
     """报送记录、报告版本与数据来源 / Submissions, report versions and where each figure came from."""
-    from evaluation.ledger import Ledger
+    from evaluation.resources import open_ledger
 
     catalogue = _load_catalogue(config_dir)
     if county is not None and county not in {c.code for c in catalogue.counties}:
         err.print(f"未知县区代码：{county}", style="red")
         raise typer.Exit(2)
-    book = Ledger.at(out, ledger)
-    try:
+    with open_ledger(out, ledger) as book:
         subs = book.submissions(year)
         facts = book.facts(year, county) if county else None
-    finally:
-        book.close()
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
     table = Table(title=f"{year} 年度报送记录 / submissions")
     for col in ("部门", "文件", "提交编号", "接收时间", "状态", "说明"):
@@ -594,20 +585,17 @@ def history(
 def _print_versions(out: Path, year: int, county: Optional[str], catalogue, ledger_url: Optional[str]) -> None:
     """Each issued version: what it re-issued, why, and (once distributed) what was delivered."""
     from evaluation import versions
-    from evaluation.distribution import DeliveryLedger
+    from evaluation.resources import open_deliveries
 
     found = versions.versions(out, year)
     if not found:
         console.print(f"{year} 年度尚未出具报告。")
         return
-    deliveries = DeliveryLedger.at(out, ledger_url)
-    try:
+    with open_deliveries(out, ledger_url) as deliveries:
         delivered = {}
         for row in deliveries.rows(year=year):
             if row["status"] == "delivered":
                 delivered.setdefault(row["report_sha256"], []).append(row)
-    finally:
-        deliveries.close()
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
     table = Table(title=f"{year} 年度报告版本 / versions")
     for col in ("版本", "日期", "重新出具", "沿用", "更正的数据", "已送达"):

@@ -6,12 +6,10 @@ resource (`twomountains.submission.<submission id>`); the year comes from the le
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from evaluation.ledger import Ledger
+from evaluation.resources import open_ledger
 from flows.annual import annual_evaluation
 
 EVENT = "twomountains.submission.corrected"  # emitted by `twomountains correct` when PREFECT_API_URL is set
@@ -23,11 +21,8 @@ def correction_rerun(submission_id: str, data_dir: str = "data/sample", out_dir:
                      ledger_url: str | None = None, run_date: str | None = None, lock_wait: float = 0.0):
     logger = get_run_logger()
     sid = submission_id.removeprefix(RESOURCE_PREFIX)
-    ledger = Ledger.at(Path(out_dir), ledger_url)
-    try:
+    with open_ledger(out_dir, ledger_url) as ledger:
         found = [s for s in [ledger.submission(sid)] if s is not None]
-    finally:
-        ledger.close()
     if not found:
         message = f"台账中没有提交编号为 {sid[:12]} 的数据，无法重新评价。"
         logger.error(message)

@@ -23,7 +23,6 @@ The result's `code` is the CLI's exit code (`evaluation.errors.ExitCode`).
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -50,17 +49,13 @@ from evaluation.distribution import (
 from evaluation.distribution.recipients import RecipientsError, SmtpSettings, load_recipients
 from evaluation.errors import Busy, ExitCode, UserError
 from evaluation.locks import describe_holder, file_lock
+from evaluation.resources import open_deliveries, today, utc_now
 from flows.retrying import retry_on
 
 CHANNELS = ("outbox", "email")
 STATUS_ZH = {"delivered": "已送达", "skipped": "此前已送达", "failed": "失败", "uncertain": "结果不确定",
              "not_attempted": "未尝试"}
 RETRIES = 2  # per mail, only when it cannot have arrived; with 1 s backoff: 1 s, then 2 s
-
-
-def utc_now() -> str:
-    """The time recorded in the delivery ledger (the library never reads the clock)."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def lock_path(out: Path, year: int, version: int) -> Path:
@@ -133,7 +128,7 @@ def distribute_scorecards(
     delivery of this run, and a message (Chinese) unless everything went out.
     """
     logger = get_run_logger()
-    year = int(year) if year is not None else dt.date.today().year - 1
+    year = int(year) if year is not None else today().year - 1
     out = Path(out_dir)
     if channel not in CHANNELS:
         return _refuse(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）")
@@ -191,8 +186,7 @@ def _distribute_locked(*, year: int, version: int, channel: str, out: Path, fold
                        dry_run: bool, resend_uncertain: bool, retries: int, retry_backoff_seconds: float,
                        check_attempts: int, check_backoff_seconds: float):
     logger = get_run_logger()
-    ledger = DeliveryLedger.at(out, ledger_url)
-    try:
+    with open_deliveries(out, ledger_url) as ledger:
         try:
             if not dry_run:
                 swept = recover_interrupted(manifest, ledger, channel, utc_now())
@@ -222,8 +216,6 @@ def _distribute_locked(*, year: int, version: int, channel: str, out: Path, fold
                 for d in plan.uncertain]
         sent, stopped = _send_all(plan.send, folder, ledger, channel, smtp, Path(outbox_dir) if outbox_dir
                                   else out / "outbox", resend_uncertain, retries, retry_backoff_seconds)
-    finally:
-        ledger.close()
     return _result(year, version, channel, held + sent, len(plan.delivered), stopped)
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import Integer, String, Text, UniqueConstraint, create_engine, func, select, update
+from sqlalchemy import Integer, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -81,11 +81,11 @@ class DeliveryLedger:
     """Record and query deliveries; safe to share a database with ``evaluation.ledger.Ledger``."""
 
     def __init__(self, url: str):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from evaluation.ledger import create_tables, make_engine
+
         self.url = url
-        self.engine = create_engine(url)
-        DeliveryBase.metadata.create_all(self.engine)
+        self.engine = make_engine(url)
+        create_tables(self.engine, DeliveryBase.metadata)
 
     @classmethod
     def at(cls, out_dir: Path | str, url: str | None = None) -> "DeliveryLedger":
@@ -96,6 +96,12 @@ class DeliveryLedger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> "DeliveryLedger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # queries -------------------------------------------------------------------
 
