@@ -506,7 +506,7 @@ def template(
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
     """生成部门数据填报表（xlsx）/ Write a bureau's submission form."""
-    from evaluation.forms import make_form
+    from evaluation.ingest.forms import make_form
 
     catalogue = _load_catalogue(config_dir)
     if department not in catalogue.departments:

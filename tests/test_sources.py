@@ -18,7 +18,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from evaluation.catalogue import Source, unit_factor
-from evaluation.forms import make_form
+from evaluation.ingest.forms import make_form
 from evaluation.ingest import IngestError, Received, TransientSourceError, parse, read_submission, receive
 from evaluation.ledger import Ledger
 

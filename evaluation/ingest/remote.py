@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 
 from evaluation.catalogue import Source
-from evaluation.ingest import IngestError, Received, TransientSourceError
+from evaluation.ingest.model import IngestError, Received, TransientSourceError
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 
 from evaluation.catalogue import Limits
-from evaluation.ingest import IngestError
+from evaluation.ingest.model import IngestError
 from evaluation.ingest.cells import normalise_header
 
 LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "gb18030": "GBK（GB18030）", "big5": "Big5（繁体中文）",

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from evaluation.catalogue import Limits, Source
-from evaluation.ingest import IngestError
+from evaluation.ingest.model import IngestError
 from evaluation.ingest.cells import Percent, clip, clip_list, normalise_header
 
 CFB_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # an OLE compound file: a legacy .xls or an encrypted xlsx

@@ -251,7 +251,7 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
                 "表格似乎在工作表“林草资源”中"))
 
     from evaluation.catalogue import load_catalogue
-    from evaluation.forms import make_form
+    from evaluation.ingest.forms import make_form
 
     catalogue = load_catalogue()
     stats("stats_form_for_2022.xlsx", make_form(catalogue, "stats", 2022), 2, "填报表的年度是 2022 年，与报送年度 2023 年不符")

@@ -11,7 +11,8 @@ import datetime as dt
 import io
 
 from evaluation.catalogue import Catalogue, Source
-from evaluation.ingest import FORM_KEYWORD
+
+FORM_KEYWORD = "twomountains-form"  # in a form's document properties: twomountains-form:<department>:<year>
 
 FORM_SHEET = "填报表"
 GUIDE_SHEET = "填报说明"
