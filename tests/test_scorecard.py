@@ -103,3 +103,21 @@ def test_page_one_matches_the_golden_image(tmp_path):
     assert page.size == golden.size
     diff = np.asarray(ImageChops.difference(page, golden), dtype=float)
     assert diff.mean() < 2.0, f"page 1 differs from tests/golden/scorecard_p1.png (mean diff {diff.mean():.2f})"
+
+
+def test_the_method_text_is_generated_from_the_configuration(catalogue):
+    """method.yaml and zones.yaml drive the words every document prints about the method."""
+    from evaluation.reporting.context import method_words
+
+    words = method_words(catalogue)
+    assert "固定目标值" in words["method"] and "按最低分（0分）计" in words["method"]
+    assert words["robust_note"].startswith("稳健区间：权重±25%、标准化与加总方法随机组合")
+    method = catalogue.method
+    other = catalogue.model_copy(update={"method": method.model_copy(update={
+        "normalise": "efficacy", "aggregate": "geometric_mean",
+        "uncertainty": method.uncertainty.model_copy(update={"weight_perturbation": 0.1,
+                                                             "aggregate_alternatives": ["geometric_mean"]})})})
+    words = method_words(other)
+    assert "功效系数法" in words["method"] and "加权几何平均" in words["method"] and "固定目标值" not in words["method"]
+    assert "按最低分（60分）" in words["missing_note"]
+    assert "权重±10%、标准化方法随机组合" in words["robust_note"] and "加总" not in words["robust_note"]

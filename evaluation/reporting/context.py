@@ -16,12 +16,41 @@ from evaluation.index.scoring import ScoreResult
 SAMPLE_LABEL = "示例数据"
 INCOMPLETE_LABEL = "未完整（临时）"
 SUMMARY_LISTED = 60  # above this many counties, the summary lists the first and last 30
-METHOD_TEXT = (
-    "各指标按固定目标值（下限～上限）标准化为0–100分：正向指标达到上限得100分、低于下限得0分，"
-    "逆向指标反之。维度得分为维度内适用指标的加权算术平均；综合得分为各维度得分按本县区主体功能区"
-    "类型的权重加权求和。不适用于本类型功能区的指标不参与评价，其权重由同一维度内其他指标分摊；"
-    "适用但缺失的指标保留权重、按最低分计。排名分为全市排名与同类功能区内排名。"
-)
+NORMALISE_ZH = {
+    "goalposts": "各指标按固定目标值（下限～上限）标准化为0–100分：正向指标达到上限得100分、低于下限得0分，逆向指标反之",
+    "minmax": "各指标按当年参评县区的最小值～最大值标准化为0–100分：正向指标最大者得100分、最小者得0分，逆向指标反之",
+    "efficacy": "各指标按功效系数法标准化为60–100分：正向指标最大者得100分、最小者得60分，逆向指标反之",
+    "zscore": "各指标按标准分（与参评县区均值之差除以标准差）标准化，逆向指标取其相反数",
+    "rank": "各指标按参评县区中的名次标准化，表现越好名次分越高",
+}
+AGGREGATE_ZH = {"arithmetic_mean": "加权算术平均", "geometric_mean": "加权几何平均"}
+
+
+def missing_floor(catalogue: Catalogue) -> str:
+    """What a missing applicable indicator scores, in words (the index engine's floor per method)."""
+    return {"goalposts": f"按最低分（{catalogue.missing_score:g}分）", "minmax": "按最低分（0分）",
+            "efficacy": "按最低分（60分）"}.get(catalogue.method.normalise, "按参评县区中的最低分")
+
+
+def method_words(catalogue: Catalogue) -> dict[str, str]:
+    """The method as the documents state it, generated from method.yaml and zones.yaml (never fixed text)."""
+    method = catalogue.method
+    aggregate = AGGREGATE_ZH[method.aggregate]
+    floor = missing_floor(catalogue)
+    text = (f"{NORMALISE_ZH[method.normalise]}。维度得分为维度内适用指标的{aggregate}；综合得分为各维度得分按本县区"
+            f"主体功能区类型的权重{'加权求和' if method.aggregate == 'arithmetic_mean' else aggregate}。不适用于本类型功能区的指标不参与评价，其权重由同一维度内其他指标分摊；"
+            f"适用但缺失的指标保留权重、{floor}计。排名分为全市排名与同类功能区内排名。")
+    mc = method.uncertainty
+    varied = {(True, True): "、标准化与加总方法随机组合", (True, False): "、标准化方法随机组合",
+              (False, True): "、加总方法随机组合", (False, False): "随机扰动"}[
+        (len(mc.normalise_alternatives) > 1, len(mc.aggregate_alternatives) > 1)]
+    robust = f"稳健区间：权重±{mc.weight_perturbation * 100:g}%{varied}的蒙特卡洛模拟中，排名的5%–95%区间。"
+    return {
+        "method": text,
+        "robust_note": robust,
+        "missing_note": f"标注“缺失·{floor.split('（')[0]}”的指标未取得数据，{floor}计入并保留其权重。",
+        "missing_flag": f"缺失·{floor.split('（')[0]}",
+    }
 
 
 @dataclass(frozen=True)
@@ -104,7 +133,7 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
             f"{g.name} ≥{g.min:g}" if g.min > 0 else f"{g.name} <{catalogue.grades[i - 1].min:g}"
             for i, g in enumerate(catalogue.grades)
         ),
-        "method": METHOD_TEXT,
+        **method_words(catalogue),
         "revision": [],
     }
 
