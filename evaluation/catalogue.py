@@ -310,6 +310,11 @@ class Catalogue(_Strict):
             for name in ind.inputs:
                 if name not in self.variables:
                     problems.append(f"indicator {ind.id}: unknown variable {name!r}")
+            if ind.var in self.variables and (ind.name, ind.unit) != (self.variables[ind.var].name,
+                                                                  self.variables[ind.var].unit):
+                var = self.variables[ind.var]
+                problems.append(f"indicator {ind.id}: name/unit {ind.name}/{ind.unit} differ from its variable's "
+                                f"{var.name}/{var.unit}; leave them out (a var: indicator takes its variable's)")
             if ind.var in self.variables:
                 low, high = self.variables[ind.var].range
                 if not (low <= ind.goalposts[0] and ind.goalposts[1] <= high):
@@ -449,6 +454,20 @@ def _source_specs(src: dict) -> dict:
             for k, v in (src.get("sources") or {}).items()}
 
 
+def _with_variable_words(indicators: list, variables: list) -> list:
+    """A `var:` indicator is its variable scored: its name and unit are the variable's (stated once,
+    in `variables:`), filled in here where the indicator leaves them out."""
+    words = {v.get("id"): v for v in variables if isinstance(v, dict)}
+    out = []
+    for item in indicators:
+        if isinstance(item, dict) and isinstance(item.get("var"), str):
+            # an unknown variable is reported by the cross-check, not as a missing name and unit
+            var = words.get(item["var"]) or {"name": "未知变量", "unit": "—"}
+            item = {"name": var.get("name"), "unit": var.get("unit"), **item}
+        out.append(item)
+    return out
+
+
 def default_config_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "config"
 
@@ -482,7 +501,7 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             departments={k: {"id": k, **v} for k, v in (ind.get("departments") or {}).items()},
             dimensions=ind.get("dimensions") or [],
             variables={v["id"]: v for v in ind.get("variables") or []},
-            indicators=ind.get("indicators") or [],
+            indicators=_with_variable_words(ind.get("indicators") or [], ind.get("variables") or []),
             zone_types={k: {"id": k, **v} for k, v in (zones.get("zone_types") or {}).items()},
             weight_sets=zones.get("weight_sets") or {},
             grades=zones.get("grades") or [],
