@@ -27,14 +27,15 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, create_engine, inspect, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from evaluation.fsutil import atomic_write
 from evaluation.ingest import FACT_COLUMNS, Received, submission_id as make_submission_id
 
 LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"
-SCHEMA_VERSION = 2  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current
+SCHEMA_VERSION = 3  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current;
+# 3: facts.indicator_id renamed variable_id (it always held variable ids: gep, population)
 LOCK_WAIT = 30.0  # seconds a recording waits for the year's lock (a run holds it while it records)
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class FactRow(Base):
     submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
     county_code: Mapped[str] = mapped_column(String(6), index=True)
     year: Mapped[int] = mapped_column(Integer, index=True)
-    indicator_id: Mapped[str] = mapped_column(String(64))
+    variable_id: Mapped[str] = mapped_column(String(64))
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     unit: Mapped[str] = mapped_column(String(32))
     department: Mapped[str] = mapped_column(String(32))
@@ -223,7 +224,7 @@ class Ledger:
             if status == "accepted" and facts is not None and not facts.empty:
                 session.add_all(
                     FactRow(submission_id=sid, county_code=str(f.county_code), year=int(f.year),
-                            indicator_id=str(f.indicator_id), value=None if pd.isna(f.value) else float(f.value),
+                            variable_id=str(f.variable_id), value=None if pd.isna(f.value) else float(f.value),
                             unit=str(f.unit), department=str(f.department), sheet=str(f.sheet), row=int(f.row))
                     for f in facts[FACT_COLUMNS].itertuples(index=False)
                 )
@@ -320,7 +321,7 @@ class Ledger:
             ]
         columns = FACT_COLUMNS + ["original_name", "received_at", "superseded_by", "sha256"]
         frame = pd.DataFrame.from_records(records, columns=columns)
-        return frame.sort_values(["county_code", "department", "indicator_id", "received_at"]).reset_index(drop=True)
+        return frame.sort_values(["county_code", "department", "variable_id", "received_at"]).reset_index(drop=True)
 
 
 # -- schema migration -------------------------------------------------------------
@@ -331,16 +332,27 @@ def _migrate(engine) -> None:
     names = set(inspect(engine).get_table_names())
     if "submissions" not in names:
         return
-    columns = {c["name"] for c in inspect(engine).get_columns("submissions")}
-    if "sha256" in columns:
+    _migrate_step(engine, "submissions", lambda cols: "sha256" not in cols, _migrate_1_to_2)
+    if "facts" in names:
+        _migrate_step(engine, "facts", lambda cols: "indicator_id" in cols, _migrate_2_to_3)
+
+
+def _migrate_step(engine, table: str, needed, step) -> None:
+    """Run `step` in one transaction when `needed(columns of table)`; another process doing the same
+    at the same moment is fine if the step is done afterwards."""
+    if not needed({c["name"] for c in inspect(engine).get_columns(table)}):
         return
     try:
         with engine.begin() as conn:
-            _migrate_1_to_2(conn)
-    except (OperationalError, IntegrityError):
-        # another process migrated it at the same moment: fine if it is done now
-        if "sha256" not in {c["name"] for c in inspect(engine).get_columns("submissions")}:
+            step(conn)
+    except (OperationalError, IntegrityError, ProgrammingError):
+        if needed({c["name"] for c in inspect(engine).get_columns(table)}):
             raise
+
+
+def _migrate_2_to_3(conn) -> None:
+    conn.execute(text("ALTER TABLE facts RENAME COLUMN indicator_id TO variable_id"))
+    log.info("ledger migrated to schema %d (facts.variable_id)", SCHEMA_VERSION)
 
 
 def _migrate_1_to_2(conn) -> None:
@@ -378,4 +390,4 @@ def _migrate_1_to_2(conn) -> None:
                          {"latest": latest, "id": new_id[r["id"]]})
     for index in SubmissionRow.__table__.indexes:
         index.create(conn, checkfirst=True)
-    log.info("ledger migrated to schema %d (%d submissions)", SCHEMA_VERSION, len(rows))
+    log.info("ledger migrated to schema 2 (%d submissions)", len(rows))

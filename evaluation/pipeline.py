@@ -228,7 +228,7 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
     facts = facts[facts["department"] == department]
     if facts.empty:
         return None
-    return facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+    return facts.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
 
 
 def backfill_needed(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None) -> list[Expected]:
@@ -243,7 +243,7 @@ def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame
     facts = ledger.facts(year)
     if facts.empty:
         return pd.DataFrame(index=codes, columns=list(catalogue.variables), dtype="float64")
-    wide = facts.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+    wide = facts.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
     return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
 
 
@@ -265,7 +265,7 @@ def assemble_values(intakes: list[Intake], catalogue: Catalogue) -> pd.DataFrame
     if not facts:
         return pd.DataFrame(index=pd.Index(codes, name="county_code"), columns=list(catalogue.variables), dtype="float64")
     long = pd.concat(facts, ignore_index=True)
-    wide = long.pivot_table(index="county_code", columns="indicator_id", values="value", aggfunc="first")
+    wide = long.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
     return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
 
 
@@ -340,13 +340,13 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         if not new_facts.empty:
             mine = new_facts[new_facts["county_code"] == county.code]
             for f in mine.itertuples():
-                prior = old_facts[(old_facts["county_code"] == county.code) & (old_facts["indicator_id"] == f.indicator_id)]
+                prior = old_facts[(old_facts["county_code"] == county.code) & (old_facts["variable_id"] == f.variable_id)]
                 old_value = prior["value"].iloc[0] if not prior.empty else None
                 if old_value is not None and pd.notna(old_value) and pd.notna(f.value) and abs(old_value - f.value) < 1e-12:
                     continue
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
-                lines.append(f"{names[f.indicator_id]}：{shown_old} → {shown_new} {units[f.indicator_id]}"
+                lines.append(f"{names[f.variable_id]}：{shown_old} → {shown_new} {units[f.variable_id]}"
                              f"（来源：《{clip(f.original_name, NAME_CAP)}》第 {f.row} 行）")
         old = old_scores.get(county.code)
         if old is not None:
@@ -368,8 +368,8 @@ def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None
     if county is not None:
         facts = facts[facts["county_code"] == county]
     names = {v.id: v.name for v in catalogue.variables.values()}
-    facts.insert(3, "name", facts["indicator_id"].map(names))
-    return facts.sort_values(["county_code", "department", "indicator_id"]).reset_index(drop=True)
+    facts.insert(3, "name", facts["variable_id"].map(names))
+    return facts.sort_values(["county_code", "department", "variable_id"]).reset_index(drop=True)
 
 
 def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
@@ -401,7 +401,7 @@ def warning_notes(intakes: list[Intake]) -> tuple[tuple[str, ...], dict[str, tup
 EDITION_KEYS = ("version", "run_date", "revision")
 # Fact columns a reader sees; provenance (submission id, sheet, row) is left out of the content key,
 # so a bureau re-sending its whole table re-issues only the counties whose figures changed.
-CONTENT_FACT_COLUMNS = ["county_code", "year", "indicator_id", "value", "unit", "department"]
+CONTENT_FACT_COLUMNS = ["county_code", "year", "variable_id", "value", "unit", "department"]
 
 
 @dataclass(frozen=True)

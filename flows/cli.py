@@ -577,7 +577,7 @@ def history(
             for col in ("指标", "数值", "单位", "行"):
                 t.add_column(col)
             for f in group.itertuples():
-                t.add_row(var_name.get(f.indicator_id, f.indicator_id), "—" if f.value is None or f.value != f.value else f"{f.value:g}",
+                t.add_row(var_name.get(f.variable_id, f.variable_id), "—" if f.value is None or f.value != f.value else f"{f.value:g}",
                           f.unit, str(f.row))
             console.print(t)
 

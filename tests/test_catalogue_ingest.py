@@ -105,7 +105,7 @@ def test_every_sample_file_reads_with_provenance(catalogue):
 def test_stats_xlsx_title_row_codes_and_units(catalogue):
     path = REPO / "data" / "sample" / "2023" / "统计局_2023年主要经济指标.xlsx"
     sub = read_submission(path, catalogue.sources["stats"], catalogue, 2023)
-    facts = sub.facts(catalogue).set_index(["county_code", "indicator_id"])
+    facts = sub.facts(catalogue).set_index(["county_code", "variable_id"])
     assert sub.sheet == "主要指标"
     row = facts.loc[("621202", "population")]
     assert row["unit"] == "万人" and row["row"] == 3 and 50 < row["value"] < 56

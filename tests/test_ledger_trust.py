@@ -99,7 +99,7 @@ def test_two_corrections_at_the_same_moment_leave_one_current(catalogue, tmp_pat
         assert ledger.verify() == []
 
 
-# The schema of the first ledger (id = sha256 of the bytes), as that code created it.
+# The schema of the first ledger (id = sha256 of the bytes; facts.indicator_id), as that code created it.
 V1_SCHEMA = [
     """CREATE TABLE submissions (id VARCHAR(64) PRIMARY KEY, department VARCHAR(32), year INTEGER, kind VARCHAR(16),
        location TEXT, original_name TEXT, size INTEGER, received_at VARCHAR(40), status VARCHAR(16),
@@ -131,7 +131,7 @@ def test_a_ledger_of_the_first_schema_is_migrated(catalogue, tmp_path, ledger_ur
                 conn.execute(text(
                     'INSERT INTO facts (submission_id, county_code, year, indicator_id, value, unit, department, '
                     'sheet, "row") VALUES (:sid, :c, 2023, :v, :val, :u, \'eco\', \'\', :r)'),
-                    {"sid": received.sha256, "c": f.county_code, "v": f.indicator_id, "val": float(f.value),
+                    {"sid": received.sha256, "c": f.county_code, "v": f.variable_id, "val": float(f.value),
                      "u": f.unit, "r": int(f.row)})
     engine.dispose()
     store = out / "ledger" / "store"
@@ -148,6 +148,7 @@ def test_a_ledger_of_the_first_schema_is_migrated(catalogue, tmp_path, ledger_ur
         assert ledger.current("eco", 2023)["id"] == fixed.submission_id
         assert set(ledger.facts(2023)["submission_id"]) == {fixed.submission_id}
         assert len(ledger.facts(2023, current_only=False)) == 2 * 9 * 5
+        assert set(ledger.facts(2023)["variable_id"]) == {v.id for v in catalogue.department_variables("eco")}
         assert ledger.raw_bytes(first.submission_id) == first.data
         assert ledger.verify() == []
         # recording the same bytes again is recognised under the new identity

@@ -292,7 +292,7 @@ def test_filled_form_round_trips_through_ingest(catalogue, tmp_path):
     wb.save(out)
     sub = read_submission(out, catalogue.sources["stats"], catalogue, 2024)
     facts = sub.facts(catalogue)
-    got = {(f.county_code, f.indicator_id): f.value for f in facts.itertuples()}
+    got = {(f.county_code, f.variable_id): f.value for f in facts.itertuples()}
     assert got == pytest.approx(filled)
     assert sub.sheet == "填报表" and facts["row"].min() == 4
     with pytest.raises(IngestError, match="填报表的年度是 2024 年，与报送年度 2023 年不符"):
@@ -337,10 +337,10 @@ def test_ledger_dedupes_supersedes_and_keeps_everything(catalogue, tmp_path, sam
     assert subs[r1.submission_id]["superseded_by"] == r2.submission_id
     assert ledger.current("eco", 2023)["id"] == r2.submission_id
     current = ledger.facts(2023, "621202")
-    eqi = current[current["indicator_id"] == "eqi"]
+    eqi = current[current["variable_id"] == "eqi"]
     assert eqi["value"].tolist() == [61.25] and eqi["submission_id"].tolist() == [r2.submission_id]
     everything = ledger.facts(2023, "621202", current_only=False)
-    assert sorted(everything[everything["indicator_id"] == "eqi"]["value"]) == [61.25, pytest.approx(first.table.iloc[0]["eqi"])]
+    assert sorted(everything[everything["variable_id"] == "eqi"]["value"]) == [61.25, pytest.approx(first.table.iloc[0]["eqi"])]
     assert ledger.raw_bytes(r1.submission_id) == received.data  # the original bytes, kept
     # a rejected submission is recorded, but brings no facts and supersedes nothing
     bad = Received("eco", 2023, "folder", "x", "bad.csv", b"county\n", "csv")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from evaluation.catalogue import Catalogue, Limits
 
-FACT_COLUMNS = ["county_code", "year", "indicator_id", "value", "unit", "department", "submission_id", "sheet", "row"]
+FACT_COLUMNS = ["county_code", "year", "variable_id", "value", "unit", "department", "submission_id", "sheet", "row"]
 # Defaults of the per-source caps (`Source.limits`, `limits:` in sources.yaml).
 MAX_BYTES = Limits().max_bytes  # a bureau table is kilobytes; anything this large is refused unread
 MAX_XLSX_UNPACKED = Limits().max_unpacked_bytes  # zip-bomb guard for xlsx
@@ -80,11 +80,11 @@ class Submission:
         if self.table.empty or not var_cols:
             return pd.DataFrame(columns=FACT_COLUMNS)
         long = self.table.melt(id_vars=["county_code", "_row"], value_vars=var_cols,
-                               var_name="indicator_id", value_name="value")
+                               var_name="variable_id", value_name="value")
         long = long.rename(columns={"_row": "row"})
         long["year"] = self.year
-        long["unit"] = long["indicator_id"].map({v: catalogue.variables[v].unit for v in var_cols})
+        long["unit"] = long["variable_id"].map({v: catalogue.variables[v].unit for v in var_cols})
         long["department"] = self.department
         long["submission_id"] = self.submission_id
         long["sheet"] = self.sheet
-        return long[FACT_COLUMNS].sort_values(["county_code", "indicator_id"]).reset_index(drop=True)
+        return long[FACT_COLUMNS].sort_values(["county_code", "variable_id"]).reset_index(drop=True)
