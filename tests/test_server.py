@@ -122,10 +122,27 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server):
     assert len(outbox) == 10 and "wudu" in outbox and "city-leaders" in outbox
 
 
+def test_correction_event_starts_a_rerun(server):
+    sid = "0" * 63 + "1"
+    # emitted from a separate process, as `twomountains correct` will: this test process may hold another
+    # Prefect settings context (the flow tests' harness), which would send the event elsewhere
+    emit = ("from prefect.events import emit_event; import sys; "
+            "assert emit_event(event='twomountains.submission.corrected', "
+            "resource={'prefect.resource.id': 'twomountains.submission.' + sys.argv[1]})")
+    env = {**os.environ, "PREFECT_API_URL": server["api"]}
+    subprocess.run([sys.executable, "-c", emit, sid], check=True, env=env, timeout=120)
+    with _client() as client:
+        dep = client.read_deployment_by_name("correction-rerun/correction-rerun")
+        runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id], 90)
+    assert runs, "no correction-rerun flow run was created"
+    assert runs[0].parameters["submission_id"] == f"twomountains.submission.{sid}"
+
+
 def test_a_cli_correction_reaches_the_server_and_the_deployment_reissues(server, tmp_path):
     """`twomountains correct` with PREFECT_API_URL set records the correction, emits
     twomountains.submission.corrected, and the correction-rerun deployment (run by the worker) issues v2
-    of the version the worker test issued in the deployments' reports folder."""
+    of the version the worker test issued in the deployments' reports folder. Last in the file: the event
+    test above reads the first correction-rerun run as its own."""
     from evaluation import versions
     from evaluation.ledger import Ledger
     from flows.correction import RESOURCE_PREFIX
@@ -160,19 +177,3 @@ def test_a_cli_correction_reaches_the_server_and_the_deployment_reissues(server,
     assert final and final.state.is_completed(), final and final.state
     assert versions.versions(out, 2023) == [1, 2]
     assert any("76.9" in line for line in versions.read_manifest(out / "2023" / "v2")["revisions"]["621202"])
-
-
-def test_correction_event_starts_a_rerun(server):
-    sid = "0" * 63 + "1"
-    # emitted from a separate process, as `twomountains correct` will: this test process may hold another
-    # Prefect settings context (the flow tests' harness), which would send the event elsewhere
-    emit = ("from prefect.events import emit_event; import sys; "
-            "assert emit_event(event='twomountains.submission.corrected', "
-            "resource={'prefect.resource.id': 'twomountains.submission.' + sys.argv[1]})")
-    env = {**os.environ, "PREFECT_API_URL": server["api"]}
-    subprocess.run([sys.executable, "-c", emit, sid], check=True, env=env, timeout=120)
-    with _client() as client:
-        dep = client.read_deployment_by_name("correction-rerun/correction-rerun")
-        runs = _wait(lambda: [r for r in client.read_flow_runs() if r.deployment_id == dep.id], 90)
-    assert runs, "no correction-rerun flow run was created"
-    assert runs[0].parameters["submission_id"] == f"twomountains.submission.{sid}"
