@@ -135,8 +135,8 @@ def _check_prefect_server(url: str) -> None:
                 return
     except (urllib.error.URLError, OSError, ValueError):
         pass
-    raise UserError(f"无法连接 Prefect 服务器 {url}（PREFECT_API_URL）。请确认服务器已启动，"
-                    "或取消该设置以在本机重新评价。", ExitCode.UNREACHABLE)
+    raise Unreachable(f"无法连接 Prefect 服务器 {url}（PREFECT_API_URL）。请确认服务器已启动，"
+                      "或取消该设置以在本机重新评价。")
 
 
 def _announce_correction(submission_id: str, year: int, department: str, file_name: str) -> None:
@@ -149,8 +149,7 @@ def _announce_correction(submission_id: str, year: int, department: str, file_na
                                               "prefect.resource.name": file_name[:120]},
                        payload={"year": year, "department": department})
     if event is None:
-        raise UserError("更正已登记，但未能通知 Prefect 服务器（事件未发出）；请在服务器上手动运行 correction-rerun。",
-                        ExitCode.UNREACHABLE)
+        raise Unreachable("更正已登记，但未能通知 Prefect 服务器（事件未发出）；请在服务器上手动运行 correction-rerun。")
 
 
 def _start_prefect():

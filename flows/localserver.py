@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from evaluation.errors import ExitCode, UserError
+from evaluation.errors import Unreachable
 
 STARTUP_TIMEOUT = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
 STOP_GRACE = 3.0  # seconds the server gets to stop on SIGTERM before it is killed
@@ -71,7 +71,7 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise UserError(f"Prefect 本地服务未能启动（详见日志 {self.log_path}）。", ExitCode.UNREACHABLE)
+                raise Unreachable(f"Prefect 本地服务未能启动（详见日志 {self.log_path}）。")
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -80,7 +80,7 @@ class LocalServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise UserError(f"Prefect 本地服务 {timeout:.0f} 秒内未就绪（详见日志 {self.log_path}）。", ExitCode.UNREACHABLE)
+        raise Unreachable(f"Prefect 本地服务 {timeout:.0f} 秒内未就绪（详见日志 {self.log_path}）。")
 
     def stop(self) -> None:
         process, self.process = self.process, None
