@@ -20,6 +20,7 @@ from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.errors import UserError, storage_error
 from evaluation.ingest import Expected, TransientSourceError, discover
 from evaluation.resources import open_ledger, today, utc_now
+from evaluation.reporting.rendercache import RenderCache
 from evaluation.validation import Gate
 from flows.retrying import retry_on
 from flows.runners import on_dask, task_runner
@@ -211,7 +212,8 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
 
 
 @_task
-def render_batch(reports: list[pipeline.PlannedReport], folder: Path, pool=None) -> dict[str, str]:
+def render_batch(reports: list[pipeline.PlannedReport], folder: Path, renders: RenderCache | None = None,
+                 pool=None) -> dict[str, str]:
     """Render many reports on every core (in `pool` if one was started early), logging progress every tenth."""
     from evaluation.reporting.parallel import RenderPool, default_workers
 
@@ -225,25 +227,25 @@ def render_batch(reports: list[pipeline.PlannedReport], folder: Path, pool=None)
             logger.info("rendered %d/%d (%s)", done, total, name)
 
     try:
-        return pool.render(reports, folder, progress)
+        return pool.render(reports, folder, progress, renders)
     finally:
         if own:
             pool.close()
 
 
 @_task
-def render_chunk(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
+def render_chunk(reports: list[pipeline.PlannedReport], folder: Path, renders: RenderCache | None = None) -> dict[str, str]:
     """Render a few reports in this worker (a Dask worker keeps WeasyPrint warm between chunks)."""
-    return {report.file_name: pipeline.render_one(report, folder) for report in reports}
+    return {report.file_name: pipeline.render_one(report, folder, renders) for report in reports}
 
 
-def _render_on_dask(reports: list[pipeline.PlannedReport], folder: Path) -> dict[str, str]:
+def _render_on_dask(reports: list[pipeline.PlannedReport], folder: Path, renders: RenderCache | None) -> dict[str, str]:
     """Fan the reports out over the Dask cluster in up to 64 chunks; the folder must be shared."""
     from evaluation.reporting.parallel import longest_first
 
     reports = longest_first(reports)
     size = max(1, math.ceil(len(reports) / 64))
-    futures = [render_chunk.submit(reports[i:i + size], folder) for i in range(0, len(reports), size)]
+    futures = [render_chunk.submit(reports[i:i + size], folder, renders) for i in range(0, len(reports), size)]
     out: dict[str, str] = {}
     for done, future in enumerate(futures, 1):
         out.update(future.result())
@@ -253,14 +255,26 @@ def _render_on_dask(reports: list[pipeline.PlannedReport], folder: Path) -> dict
 
 
 @_task
+def reuse_rendered(reports: list[pipeline.PlannedReport], folder: Path,
+                   renders: RenderCache | None) -> tuple[dict[str, str], list[pipeline.PlannedReport]]:
+    """PDFs already rendered from exactly these contexts (an interrupted or repeated run), and the rest."""
+    if renders is None:
+        return {}, list(reports)
+    reused, fresh = pipeline.reuse_rendered(reports, folder, renders)
+    if reused:
+        get_run_logger().info("took %d PDFs rendered earlier from the same contexts; %d to render", len(reused), len(fresh))
+    return reused, fresh
+
+
+@_task
 def plan(result, catalogue: Catalogue, info, analysis, intakes, code: str) -> list[pipeline.PlannedReport]:
     """Every report's context, facts and content key."""
     return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code)
 
 
 @_task
-def render(report: pipeline.PlannedReport, folder: Path) -> str:
-    digest = pipeline.render_one(report, folder)
+def render(report: pipeline.PlannedReport, folder: Path, renders: RenderCache | None = None) -> str:
+    digest = pipeline.render_one(report, folder, renders)
     get_run_logger().info("rendered %s", report.file_name)
     return digest
 
@@ -396,12 +410,16 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
             logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
         issued = [pipeline.with_edition(report, version=version, run_date=run_date,
                                         revision=revisions.get(report.county_code, ())) for report in to_render]
-        if issued and on_dask():
-            outputs.update(_render_on_dask(issued, staged))
-        elif len(issued) >= render_parallel_from or (issued and pool is not None):
-            outputs.update(render_batch(issued, staged, pool))  # a new pool is worth its start-up (about 3 s)
+        # PDFs rendered earlier from the same contexts (a run that was interrupted) are taken, not rendered again
+        renders = RenderCache(cached["result_storage"] / "rendered", CODE)
+        reused, fresh = reuse_rendered(issued, staged, None if cached["refresh_cache"] else renders)
+        outputs.update(reused)
+        if fresh and on_dask():
+            outputs.update(_render_on_dask(fresh, staged, renders))
+        elif len(fresh) >= render_parallel_from or (fresh and pool is not None):
+            outputs.update(render_batch(fresh, staged, renders, pool))  # a new pool is worth its start-up (about 3 s)
         else:
-            outputs.update({report.file_name: render(report, staged) for report in issued})
+            outputs.update({report.file_name: render(report, staged, renders) for report in fresh})
         findings = {i.department: i.report.findings for i in intakes if i.report is not None}
         manifest = pipeline.build_manifest(
             fingerprint, year=year, version=version, run_date=run_date, sample=sample, incomplete=bool(problems),

@@ -54,6 +54,12 @@ def prefect_harness(tmp_path_factory):
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     flowtools.SHARED_CACHE = tmp_path_factory.mktemp("task-cache")
+    # Rendered PDFs (keyed on everything that shapes their bytes) are shared by every pytest worker:
+    # their entries are written atomically, and a damaged one is rendered again.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "rendered-pdfs"
+    shared.mkdir(exist_ok=True)
+    (flowtools.SHARED_CACHE / "rendered").symlink_to(shared, target_is_directory=True)
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 # Where run_flow keeps cached task results unless a test names a cache_dir (None: the run's own,
 # <out_dir>/.cache/prefect). Set per pytest worker by conftest: runs of one worker share their checks
-# of the sample tables, as runs on one machine do (the keys are the tables' bytes, config and code).
+# of the sample tables, as runs on one machine do (the keys are the tables' bytes, config and code),
+# and all workers share the PDFs rendered from identical contexts (<cache>/rendered, see conftest).
 SHARED_CACHE: Path | None = None
 
 

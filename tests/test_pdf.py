@@ -389,3 +389,31 @@ def test_parallel_rendering_gives_the_same_bytes(tmp_path):
     assert many == one and len(set(many.values())) == 3
     assert sorted(seen) == [(1, 3), (2, 3), (3, 3)]
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == sorted(one)
+
+
+def test_a_render_cache_gives_back_the_same_bytes_and_renders_a_damaged_entry_again(tmp_path, scorecard_pdf,
+                                                                                      scorecard_context):
+    """What a run interrupted after rendering some reports finds when it runs again (issue 15):
+    the PDFs it made, byte for byte, taken from the cache instead of rendered; a damaged entry is
+    rendered again, never issued; a report whose context differs in any way is a miss."""
+    from evaluation.pipeline import PlannedReport, render_one, reuse_rendered
+    from evaluation.reporting.rendercache import RenderCache
+
+    renders = RenderCache(tmp_path / "cache", "code-1")
+    report = PlannedReport("621202_武都区_2023年度两山转化绩效评价.pdf", "621202", scorecard_context)
+    for name in ("first", "second", "third", "fourth"):
+        (tmp_path / name).mkdir()
+    digest = render_one(report, tmp_path / "first", renders)
+    assert (tmp_path / "first" / report.file_name).read_bytes() == scorecard_pdf.read_bytes()
+    (entry,) = (tmp_path / "cache").iterdir()
+    assert entry.name == f"{renders.key(report)}-{digest}.pdf"
+
+    other = PlannedReport(report.file_name, "621202", {**scorecard_context, "version": 2})
+    reused, fresh = reuse_rendered([report, other], tmp_path / "second", renders)
+    assert reused == {report.file_name: digest} and fresh == [other]
+    assert (tmp_path / "second" / report.file_name).read_bytes() == scorecard_pdf.read_bytes()
+    assert reuse_rendered([report], tmp_path / "third", RenderCache(tmp_path / "cache", "code-2")) == ({}, [report])
+
+    entry.write_bytes(b"%PDF-1.7 damaged")  # (a hard link: the first folder's file is damaged with it)
+    assert reuse_rendered([report], tmp_path / "fourth", renders) == ({}, [report])
+    assert not entry.exists() and not (tmp_path / "fourth" / report.file_name).exists()

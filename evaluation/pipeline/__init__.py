@@ -27,8 +27,8 @@ from evaluation.pipeline.history import (
 from evaluation.pipeline.manifest import build_manifest, input_fingerprint, manifest_inputs
 from evaluation.pipeline.revision import REASON_CAP, revisions
 from evaluation.pipeline.plan import (
-    PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, render_one, report_facts, report_plan,
-    run_info, score, split_plan, with_edition,
+    PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, render_one, report_facts,
+    report_plan, reuse_rendered, run_info, score, split_plan, with_edition,
 )
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "PlannedReport", "accepted_values", "analyse", "assemble_values", "backfill_needed", "build_manifest",
     "check_key", "check_one", "complete_previous", "completeness", "content_key", "current_for", "facts_digests",
     "frame_digest", "hash_key", "ingest_one", "input_fingerprint", "is_sample", "manifest_inputs", "parse_one",
-    "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "revisions",
+    "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "reuse_rendered", "revisions",
     "run_info", "same_bytes_notice", "score", "split_plan", "unreachable", "validate_one", "values_key",
     "warning_notes", "with_edition", "year_values",
 ]

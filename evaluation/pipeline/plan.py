@@ -19,6 +19,7 @@ from evaluation.ingest import FACT_COLUMNS
 from evaluation.pipeline.intake import STATUS_LABEL, Intake, warning_notes
 from evaluation.pipeline.keys import content_key, facts_digests
 from evaluation.reporting.context import Analysis, county_context, RunInfo, summary_context
+from evaluation.reporting.rendercache import RenderCache
 
 
 def assemble_values(intakes: list[Intake], catalogue: Catalogue) -> pd.DataFrame:
@@ -155,8 +156,9 @@ def split_plan(plan: list[PlannedReport], previous: dict | None) -> tuple[list[P
     return render, carry
 
 
-def render_one(report: PlannedReport, folder: Path) -> str:
-    """Render one PDF into the (staged) version folder; returns its sha256."""
+def render_one(report: PlannedReport, folder: Path, renders: RenderCache | None = None) -> str:
+    """Render one PDF into the (staged) version folder; returns its sha256. With `renders`, the PDF is
+    also kept there at once (a run killed later takes it instead of rendering it again)."""
     from evaluation.reporting.pdf import render_pdf
 
     from evaluation.fsutil import child
@@ -164,7 +166,23 @@ def render_one(report: PlannedReport, folder: Path) -> str:
     # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
     data = render_pdf(report.context, child(folder, report.file_name), attachments=list(report.attachments),
                       make_parents=False)
-    return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    if renders is not None:
+        renders.store(report, folder, digest)
+    return digest
+
+
+def reuse_rendered(reports: list[PlannedReport], folder: Path,
+                   renders: RenderCache) -> tuple[dict[str, str], list[PlannedReport]]:
+    """Reports whose PDFs `renders` already holds go into `folder` ({file: sha256}); the rest are returned to render."""
+    reused, fresh = {}, []
+    for report in reports:
+        digest = renders.restore(report, folder)
+        if digest is None:
+            fresh.append(report)
+        else:
+            reused[report.file_name] = digest
+    return reused, fresh
 
 
 def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,

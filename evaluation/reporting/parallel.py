@@ -58,10 +58,10 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _render(report, folder: str) -> tuple[str, str]:
+def _render(report, folder: str, renders=None) -> tuple[str, str]:
     from evaluation.pipeline import render_one
 
-    return report.file_name, render_one(report, Path(folder))
+    return report.file_name, render_one(report, Path(folder), renders)
 
 
 def longest_first(reports: Iterable) -> list:
@@ -96,14 +96,15 @@ class RenderPool:
         return list(self._executor.map(fn, items, chunksize=1))
 
     def render(self, reports: Iterable, folder: Path,
-               progress: Callable[[str, int, int], None] | None = None) -> dict[str, str]:
+               progress: Callable[[str, int, int], None] | None = None, renders=None) -> dict[str, str]:
         """Render planned reports into `folder`; returns {file name: sha256}.
 
-        progress(file_name, done, total) is called as each report finishes.
+        progress(file_name, done, total) is called as each report finishes; `renders` (a
+        RenderCache) keeps each PDF as soon as it is made.
         """
         reports = longest_first(reports)
         out: dict[str, str] = {}
-        futures = [self._executor.submit(_render, report, str(folder)) for report in reports]
+        futures = [self._executor.submit(_render, report, str(folder), renders) for report in reports]
         for future in as_completed(futures):
             name, digest = future.result()
             out[name] = digest
