@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from evaluation.ingest import FACT_COLUMNS
 from evaluation.pipeline.intake import STATUS_LABEL, Intake, warning_notes
 from evaluation.pipeline.keys import content_key, facts_digests
 from evaluation.reporting.context import Analysis, county_context, RunInfo, summary_context
+from evaluation.reporting.planned import PlannedReport, render_one
 from evaluation.reporting.rendercache import RenderCache
 
 
@@ -75,15 +74,6 @@ def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None
     names = {v.id: v.name for v in catalogue.variables.values()}
     facts.insert(3, "name", facts["variable_id"].map(names))
     return facts.sort_values(["county_code", "department", "variable_id"]).reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class PlannedReport:
-    file_name: str
-    county_code: str  # the city code for the summary
-    context: dict = field(hash=False)
-    attachments: tuple[tuple[str, bytes, str], ...] = ()
-    content_key: str = ""  # what the reader sees, apart from its edition (see EDITION_KEYS)
 
 
 def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
@@ -154,22 +144,6 @@ def split_plan(plan: list[PlannedReport], previous: dict | None) -> tuple[list[P
         else:
             render.append(report)
     return render, carry
-
-
-def render_one(report: PlannedReport, folder: Path, renders: RenderCache | None = None) -> str:
-    """Render one PDF into the (staged) version folder; returns its sha256. With `renders`, the PDF is
-    also kept there at once (a run killed later takes it instead of rendering it again)."""
-    from evaluation.reporting.pdf import render_pdf
-
-    from evaluation.fsutil import child
-
-    # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
-    data = render_pdf(report.context, child(folder, report.file_name), attachments=list(report.attachments),
-                      make_parents=False)
-    digest = hashlib.sha256(data).hexdigest()
-    if renders is not None:
-        renders.store(report, folder, digest)
-    return digest
 
 
 def reuse_rendered(reports: list[PlannedReport], folder: Path,

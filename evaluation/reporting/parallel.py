@@ -47,7 +47,7 @@ def _die_with_parent() -> None:
 
 def _warm() -> None:
     _die_with_parent()
-    from evaluation.pipeline import render_one  # noqa: F401 - imported here, not at the first report
+    from evaluation.reporting.planned import render_one  # noqa: F401 - imported here, not at the first report
     from evaluation.reporting.pdf import warm_up
 
     warm_up()
@@ -59,7 +59,7 @@ def _ready() -> int:
 
 
 def _render(report, folder: str, renders=None) -> tuple[str, str]:
-    from evaluation.pipeline import render_one
+    from evaluation.reporting.planned import render_one
 
     return report.file_name, render_one(report, Path(folder), renders)
 
