@@ -36,7 +36,8 @@ def task_states(state) -> list[tuple[str, str]]:
         while True:
             runs = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-            if all(r.state is not None and r.state.is_final() for r in runs) or time.monotonic() > deadline:
+            # (none yet is not "all final": under load the first events can take a few seconds)
+            if (runs and all(r.state is not None and r.state.is_final() for r in runs)) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
     return sorted((r.name.rsplit("-", 1)[0], r.state.name) for r in runs)
