@@ -215,9 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 def longnan() -> dict:
     """Stage timings of the library on the Longnan sample (9 counties x 3 years x 8 bureaus)."""
-    from evaluation import pipeline
+    from evaluation import operations
     from evaluation.catalogue import load_catalogue
-    from evaluation.ingest import discover
     from evaluation.validation import Gate
 
     (catalogue, t_catalogue) = timed(load_catalogue)
@@ -225,35 +224,24 @@ def longnan() -> dict:
     years = (2021, 2022, 2023)
     gate = Gate()
     (_, t_gate) = timed(lambda: gate.ctx)
-
-    def ingest_all():
-        return {y: [pipeline.ingest_one(e, catalogue, y, data) for e in discover(data, y, catalogue)] for y in years}
-
-    intakes, t_ingest = timed(ingest_all)
-
-    def validate_all():
-        return {y: [pipeline.validate_one(i, catalogue, gate=gate) for i in intakes[y]] for y in years}
-
-    checked, t_validate = timed(validate_all)
+    # the operations the CLI and the flows call: checking (reading + GX), evaluating, rendering
+    checked, t_check = timed(lambda: {y: operations.check_folder(catalogue, data, y, gate=gate) for y in years})
     accepted = sum(i.accepted for y in years for i in checked[y])
-    result, t_score = timed(lambda: pipeline.score(pipeline.assemble_values(checked[2023], catalogue), catalogue))
-    info = pipeline.run_info(catalogue, checked[2023], year=2023, version=1, run_date="2024-03-01", sample=True,
-                             incomplete=False)
-    plan, t_context = timed(lambda: pipeline.report_plan(result, catalogue, info, None, checked[2023]))
+    year, t_evaluate = timed(lambda: operations.evaluate(catalogue, checked[2023], 2023, run_date="2024-03-01",
+                                                        sample=True, analyse=False))
+    plan = year.plan
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline.render_one(plan[0], Path(tmp))  # warm fonts and imports
-        _, t_render = timed(lambda: [pipeline.render_one(p, Path(tmp)) for p in plan])
+        operations.render(plan[:1], Path(tmp) / "warm")  # warm fonts and imports
+        _, t_render = timed(lambda: operations.render(plan, Path(tmp) / "all"))
     return {
         "sample": {"counties": len(catalogue.counties), "years": len(years), "bureaus": len(catalogue.sources),
                    "tables": len(years) * len(catalogue.sources), "accepted": accepted},
         "seconds": {
             "catalogue_load": round(t_catalogue, 3),
             "gx_context": round(t_gate, 3),
-            "ingest_24_tables": round(t_ingest, 3),
-            "validate_24_tables": round(t_validate, 3),
-            "validate_per_table": round(t_validate / (len(years) * len(catalogue.sources)), 3),
-            "score_9_counties": round(t_score, 4),
-            "contexts_10_reports": round(t_context, 4),
+            "check_24_tables": round(t_check, 3),
+            "check_per_table": round(t_check / (len(years) * len(catalogue.sources)), 3),
+            "score_and_plan_10_reports": round(t_evaluate, 4),
             "render_10_pdfs_one_process": round(t_render, 3),
             "render_per_pdf": round(t_render / len(plan), 3),
         },

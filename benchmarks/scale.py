@@ -199,9 +199,8 @@ def national(n: int, work: Path, *, floor_sample: int = 300, speedup_reports: in
     """Generate n synthetic counties, run and measure everything; returns the JSON section."""
     import national as synthetic
 
-    from evaluation import pipeline
+    from evaluation import operations
     from evaluation.catalogue import load_catalogue
-    from evaluation.ingest import discover
     from evaluation.reporting.parallel import default_workers
     from flows.distribute import distribute_scorecards
 
@@ -233,14 +232,10 @@ def national(n: int, work: Path, *, floor_sample: int = 300, speedup_reports: in
     print(f"[bench] correction {correction:.1f} s: {len(fixed['rendered'])} rendered, "
           f"{len(fixed['carried'])} carried", flush=True)
 
-    # The floor and the speed-up, on reports planned exactly as in the run (library calls, untimed).
+    # The floor and the speed-up, on reports planned exactly as in the run (the same operations, untimed).
     catalogue = load_catalogue(config)
-    intakes = [pipeline.check_one(pipeline.receive_one(e, catalogue, 2023, data), catalogue)
-               for e in discover(data, 2023, catalogue)]
-    result = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
-    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
-                             incomplete=False)
-    plan = pipeline.report_plan(result, catalogue, info, None, intakes)
+    intakes = operations.check_folder(catalogue, data, 2023)
+    plan = operations.evaluate(catalogue, intakes, 2023, run_date="2024-03-01", sample=True, analyse=False).plan
     rng = random.Random(10)
     workers = default_workers()
     summaries = [r for r in plan if r.context.get("kind") == "summary"]

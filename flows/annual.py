@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
-from evaluation import pipeline, versions
+from evaluation import operations, pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.errors import UserError, storage_error
 from evaluation.ingest import Expected, TransientSourceError, discover
@@ -392,12 +392,21 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
             return _unchanged(out, year, previous, "inputs, configuration and code are unchanged")
 
         version = previous[0] + 1 if previous else 1
-        values = pipeline.assemble_values(intakes, catalogue)
-        result = score_task(values, catalogue, CODE)
-        analysis = analyse_task(result, values, catalogue, year, before, CODE)
-        info = pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date,
-                                 sample=sample, incomplete=bool(problems))
-        planned = plan(result, catalogue, info, analysis, intakes, CODE)
+
+        def call(step: operations.Step, known: dict):
+            """The evaluation's steps (operations.EVALUATE); the costly ones as cached tasks."""
+            if step.name == "score":
+                return score_task(known["values"], catalogue, CODE)
+            if step.name == "analyse":
+                return analyse_task(known["result"], known["values"], catalogue, year, known["history"], CODE)
+            if step.name == "plan":
+                return plan(*(known[name] for name in step.inputs))
+            return step.fn(**{name: known[name] for name in step.inputs})
+
+        made = operations.run_steps(operations.EVALUATE, call=call, intakes=intakes, catalogue=catalogue, year=year,
+                                    history=before, version=version, run_date=run_date, sample=sample,
+                                    incomplete=bool(problems), code=CODE)
+        result, planned = made["result"], made["plan"]
         to_render, carried = pipeline.split_plan(planned, previous[1] if previous else None)
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")

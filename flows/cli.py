@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import os
 import re
@@ -236,8 +237,7 @@ def correct(
     设置了 PREFECT_API_URL 时，登记后通知该 Prefect 服务器（事件 twomountains.submission.corrected），
     由部署 correction-rerun 重新评价；否则在本机重新评价。
     """
-    from evaluation import pipeline
-    from evaluation.ingest import IngestError, receive_file
+    from evaluation import operations
     from evaluation.resources import open_ledger, utc_now
     from evaluation.versions import year_lock
 
@@ -256,18 +256,13 @@ def correct(
     else:
         _start_prefect()  # boots while the correction is checked and recorded
     name = catalogue.departments[department].name
-    try:
-        received = receive_file(file, catalogue.sources[department], year)
-    except IngestError as exc:
-        err.print(f"{name}《{file.name}》无法读取：{exc}", markup=False)
-        raise typer.Exit(2) from None
     # The year is held from recording to re-issuing: no run can slip in between.
     with year_lock(out, year, what=f"twomountains correct --department {department} --year {year}"):
         with open_ledger(out, ledger) as book:
-            intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
-            intake = pipeline.same_bytes_notice(book, intake, catalogue)
-            checked = pipeline.check_one(intake, catalogue, previous=pipeline.year_values(book, catalogue, year - 1))
-            recorded = pipeline.record_one(book, checked, catalogue, utc_now(), reason=reason.strip())
+            checked, recorded = operations.correct(book, catalogue, department, year, file, reason.strip(), utc_now())
+        if recorded is None:  # the file could not even be read: nothing to keep
+            err.print(f"{name}《{file.name}》无法读取：{checked.message}", markup=False)
+            raise typer.Exit(2)
         if not checked.accepted:
             console.print(checked.message or f"{name}《{file.name}》无法读取。", markup=False, soft_wrap=True)
             err.print("更正文件未通过校验，已记录但未采用；原数据继续有效。", style="red")
@@ -278,7 +273,7 @@ def correct(
         else:
             console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。")
         if server_url:
-            _announce_correction(recorded.submission_id, year, department, received.original_name)
+            _announce_correction(recorded.submission_id, year, department, checked.file)
             console.print(f"已通知 Prefect 服务器 {server_url}：部署 correction-rerun 将重新评价 {year} 年度，"
                           "只重出内容有变化的报告（在 Prefect 界面查看其运行）。", markup=False)
             return
@@ -433,8 +428,8 @@ def validate(
 
     退出码 / exit code: 0 通过 accepted, 1 退回 rejected, 2 无法读取 unreadable.
     """
-    from evaluation.ingest import IngestError, parse, receive_file
-    from evaluation.validation import name_year, validate_submission
+    from evaluation import operations
+    from evaluation.validation import name_year
 
     catalogue = _load_catalogue(config_dir)
     if department not in catalogue.sources:
@@ -442,15 +437,13 @@ def validate(
         err.print(f"未知部门：{department}。可选：{known}", style="red")
         raise typer.Exit(2)
     year = year if year is not None else (name_year(file.name) or 0)
-    source = catalogue.sources[department]
-    try:
-        received = receive_file(file, source, year)
-        submission = parse(received, source, catalogue)
-    except IngestError as exc:
-        console.print(f"{catalogue.departments[department].name}《{file.name}》无法读取：{exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    previous = _previous_if_known(out, ledger, department, year)
-    report = validate_submission(submission, catalogue, previous=previous)
+    with _existing_ledger(out, ledger) as book:  # last year's accepted values, when a ledger exists
+        intake = operations.check_file(catalogue, department, year, file, ledger=book if year else None)
+    if intake.report is None:
+        console.print(f"{catalogue.departments[department].name}《{file.name}》无法读取：{intake.message}", markup=False,
+                      soft_wrap=True)
+        raise typer.Exit(2)
+    report = intake.report
     console.print(report.summary_zh(), markup=False, highlight=False, soft_wrap=True)
     if html:
         from evaluation.fsutil import atomic_write
@@ -461,16 +454,17 @@ def validate(
     raise typer.Exit(0 if report.accepted else 1)
 
 
-def _previous_if_known(out: Path, ledger_url: Optional[str], department: str, year: int):
-    """Last year's accepted values from an existing ledger (none is created by a check)."""
+@contextlib.contextmanager
+def _existing_ledger(out: Path, ledger_url: Optional[str]):
+    """The ledger when one exists (a check creates none), else None."""
     from evaluation.ledger import LEDGER_ENV
     from evaluation.resources import open_ledger
-    from evaluation.pipeline import accepted_values
 
-    if not year or not (ledger_url or os.environ.get(LEDGER_ENV) or (out / "ledger" / "ledger.sqlite").is_file()):
-        return None
+    if not (ledger_url or os.environ.get(LEDGER_ENV) or (out / "ledger" / "ledger.sqlite").is_file()):
+        yield None
+        return
     with open_ledger(out, ledger_url) as book:
-        return accepted_values(book, department, year - 1)
+        yield book
 
 
 @app.command()

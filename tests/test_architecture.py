@@ -83,3 +83,22 @@ def test_importing_every_library_module_imports_no_prefect():
             "print(len(sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_evaluation_is_declared_once_as_named_steps():
+    """Issue 16: the evaluation's shape is data (operations.EVALUATE): each step takes only what is
+    given or made before it, and the annual flow runs that same table (its costly steps as tasks)."""
+    from evaluation.operations import EVALUATE, run_steps
+
+    known = {"intakes", "catalogue", "year", "history", "version", "run_date", "sample", "incomplete", "code"}
+    for step in EVALUATE:
+        assert set(step.inputs) <= known, step
+        known.add(step.output)
+    assert [s.name for s in EVALUATE] == ["values", "score", "analyse", "info", "plan"]
+    assert "operations.run_steps(operations.EVALUATE" in (REPO / "flows" / "annual.py").read_text(encoding="utf-8")
+    try:
+        run_steps(EVALUATE, catalogue=None)
+    except ValueError as exc:
+        assert "step values needs intakes" in str(exc)
+    else:
+        raise AssertionError("a step without its inputs must be refused")

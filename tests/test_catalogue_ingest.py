@@ -164,9 +164,8 @@ def test_another_county_list_is_validated_against_its_own_catalogue(tmp_path):
     built from that catalogue, not Longnan's committed ones, with its own name and count in the messages."""
     import sys
 
-    from evaluation import pipeline
+    from evaluation import operations
     from evaluation.catalogue import load_catalogue
-    from evaluation.ingest import discover
     from evaluation.validation import build_suite_dict, suite_for
 
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -175,13 +174,12 @@ def test_another_county_list_is_validated_against_its_own_catalogue(tmp_path):
     config, data = national.make(tmp_path, 12)
     other = load_catalogue(config)
     assert len(other.counties) == 12 and other.city.code == "900000"
-    intakes = [pipeline.validate_one(pipeline.ingest_one(e, other, 2023, data), other) for e in discover(data, 2023, other)]
+    intakes = operations.check_folder(other, data, 2023)
     assert [i.status for i in intakes] == ["accepted"] * 8, [i.message for i in intakes if not i.accepted]
     suite = suite_for(other, "stats")
     assert suite == build_suite_dict(other, "stats")
     assert any(e["meta"].get("expected_zh") == "全国合成样本所辖 12 个县区之一" for e in suite["expectations"])
     eco = data / "2023" / "生态环境局_2023年生态环境质量.csv"
     eco.write_text(eco.read_text(encoding="utf-8").replace("合成县0003,", "武都区,", 1), encoding="utf-8")
-    (intake,) = [pipeline.validate_one(pipeline.ingest_one(e, other, 2023, data), other)
-                 for e in discover(data, 2023, other) if e.department == "eco"]
+    (intake,) = operations.check_folder(other, data, 2023, departments={"eco"})
     assert intake.status in ("rejected", "unreadable") and "武都区" in intake.message

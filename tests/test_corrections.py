@@ -174,14 +174,11 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
 
 def test_rejected_correction_is_kept_but_changes_nothing(sample_copy, tmp_path, catalogue):
     """A correction that fails validation is recorded (nothing is lost) but does not supersede anything."""
-    from evaluation import pipeline
-    from evaluation.ingest import discover
+    from evaluation import operations
 
     out = tmp_path / "reports"
     ledger = Ledger.at(out)
-    for e in discover(sample_copy, 2023, catalogue):
-        pipeline.record_one(ledger, pipeline.validate_one(pipeline.ingest_one(e, catalogue, 2023, sample_copy),
-                                                          catalogue), catalogue, "2024-03-01T00:00:00+00:00")
+    operations.record(ledger, operations.check_folder(catalogue, sample_copy, 2023), catalogue, "2024-03-01T00:00:00+00:00")
     bad = _corrected_eco(sample_copy, tmp_path / "eco_bad.csv")
     bad.write_text(bad.read_text(encoding="utf-8").replace("76.9", "176.9"), encoding="utf-8")  # EQI above 100
     proc = subprocess.run(_correct_cmd(bad, sample_copy, out), cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -205,12 +205,10 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
     assert kinds["tourism"] == "http" and kinds["forestry"] == "sql" and kinds["stats"] == "folder"
     assert all(i["status"] == "accepted" for i in manifest["inputs"])
     # the same figures as from the folder alone, so the same scores
-    from evaluation import pipeline
-    from evaluation.ingest import discover
+    from evaluation import operations
 
-    intakes = [pipeline.validate_one(pipeline.ingest_one(e, catalogue, 2023, REPO / "data" / "sample"), catalogue)
-               for e in discover(REPO / "data" / "sample", 2023, catalogue)]
-    folder_scores = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue).overall
+    intakes = operations.check_folder(catalogue, REPO / "data" / "sample", 2023)
+    folder_scores = operations.evaluate(catalogue, intakes, 2023, run_date="2024-03-01", analyse=False).result.overall
     assert {s["county_code"]: s["overall"] for s in manifest["scores"]} == pytest.approx(folder_scores.round(4).to_dict())
 
 
@@ -295,3 +293,44 @@ def test_annual_flow_with_the_ledger_on_postgresql(prefect_harness, postgres, sa
                           env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     assert "统计局_2023年主要经济指标.xlsx" in proc.stdout and "v1" in proc.stdout
+
+
+def test_what_can_change_a_report_issues_a_new_version_and_nothing_else_does(prefect_harness, sample_copy, tmp_path):
+    """Issue 16: the version fingerprint covers everything that can change a report. `years_back` in
+    method.yaml (how many past years the trends show) issues v2; an unchanged rerun issues nothing;
+    a template or a method word lives in the code hash every manifest carries."""
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    out = tmp_path / "reports"
+    kwargs = dict(year=2023, data_dir=str(sample_copy), out_dir=str(out), config_dir=str(config))
+    state, result = _run(**kwargs)
+    assert result["status"] == "issued" and result["version"] == 1, state.message
+    state, result = _run(**kwargs)
+    assert result["status"] == "unchanged" and versions.versions(out, 2023) == [1]
+
+    method = config / "method.yaml"
+    text = method.read_text(encoding="utf-8")
+    assert "years_back: 2" in text
+    method.write_text(text.replace("years_back: 2", "years_back: 1"), encoding="utf-8")
+    state, result = _run(**kwargs)
+    assert result["status"] == "issued" and result["version"] == 2, state.message
+    v1, v2 = (versions.read_manifest(out / "2023" / f"v{n}") for n in (1, 2))
+    assert v1["config_hash"] != v2["config_hash"] and result["rendered"]
+    state, result = _run(**kwargs)
+    assert result["status"] == "unchanged" and versions.versions(out, 2023) == [1, 2]
+
+    # templates and the code that writes the method text are in the code hash (the flow computes it once)
+    code = tmp_path / "code"
+    for part in ("evaluation", "templates", "expectations"):
+        shutil.copytree(REPO / part, code / part, ignore=shutil.ignore_patterns("__pycache__"))
+    before = versions.code_hash(code)
+    assert before == v2["code_hash"]
+    page = code / "templates" / "scorecard.html"
+    page.write_text(page.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert versions.code_hash(code) != before
+    page.write_text(page.read_text(encoding="utf-8")[:-1], encoding="utf-8")
+    words = code / "evaluation" / "reporting" / "context.py"
+    words.write_text(words.read_text(encoding="utf-8").replace("加权算术平均", "算术加权平均", 1), encoding="utf-8")
+    assert versions.code_hash(code) != before

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from openpyxl import Workbook, load_workbook
 
-from evaluation import pipeline
+from evaluation import operations, pipeline
 from evaluation.catalogue import CatalogueError, Source, load_catalogue
 from evaluation.ingest import IngestError, Received, discover, parse, parse_cell, read_submission, receive_file
 from evaluation.validation import validate_submission
@@ -393,8 +393,7 @@ def test_a_second_file_for_the_same_bureau_is_reported(catalogue, sample_copy):
     shutil.copy(year / "统计局_2023年主要经济指标.xlsx", year / "统计局_2023年主要经济指标（更正）.xlsx")
     (year / "~$统计局_2023年主要经济指标.xlsx").write_bytes(b"lock")  # Excel's lock file is nobody's table
     (year / "统计局_2023年主要经济指标.xlsx.校验报告.html").write_text("<html/>", encoding="utf-8")
-    intake = pipeline.validate_one(pipeline.ingest_one(_expected(catalogue, sample_copy, "stats"), catalogue, 2023,
-                                                       sample_copy), catalogue)
+    (intake,) = operations.check_folder(catalogue, sample_copy, 2023, departments={"stats"})
     assert intake.accepted
     notices = [f for f in intake.report.warnings if "未读取" in f.rule]
     assert len(notices) == 1, intake.report.summary_zh()
@@ -402,8 +401,7 @@ def test_a_second_file_for_the_same_bureau_is_reported(catalogue, sample_copy):
     assert "统计局_2023年主要经济指标（更正）.xlsx" in text and "统计局_2023年主要经济指标.xlsx" in text
     assert "twomountains correct" in text
     assert pipeline.warning_notes([intake]) == ((), {})  # not about the figures: not on the scorecards
-    eco = pipeline.validate_one(pipeline.ingest_one(_expected(catalogue, sample_copy, "eco"), catalogue, 2023,
-                                                    sample_copy), catalogue)
+    (eco,) = operations.check_folder(catalogue, sample_copy, 2023, departments={"eco"})
     assert eco.accepted and not eco.report.findings
 
     # the configured name is missing but a file that looks like the bureau's is there

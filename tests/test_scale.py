@@ -122,21 +122,16 @@ def test_a_national_summary_lists_the_first_and_last_counties_and_attaches_the_f
     sys.path.insert(0, str(REPO / "benchmarks"))
     import national
 
-    from evaluation import pipeline
+    from evaluation import operations
     from evaluation.catalogue import load_catalogue
-    from evaluation.ingest import discover
     from tests.pdftools import pdf_pages
 
     config, data = national.make(tmp_path, 70)
     catalogue = load_catalogue(config)
-    intakes = [pipeline.check_one(pipeline.receive_one(e, catalogue, 2023, data), catalogue)
-               for e in discover(data, 2023, catalogue)]
+    intakes = operations.check_folder(catalogue, data, 2023)
     assert all(i.accepted for i in intakes)
-    result = pipeline.score(pipeline.assemble_values(intakes, catalogue), catalogue)
-    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
-                             incomplete=False)
-    (summary,) = [p for p in pipeline.report_plan(result, catalogue, info, None, intakes)
-                  if p.context["kind"] == "summary"]
+    year = operations.evaluate(catalogue, intakes, 2023, run_date="2024-03-01", sample=True, analyse=False)
+    summary = year.report(catalogue.city.code)
     ranks = [r["rank"] for r in summary.context["ranking"]]
     assert ranks == list(range(1, 31)) + list(range(41, 71)) and summary.context["ranking_omitted"] == 10
     assert len(summary.context["distribution"]["scores"]) == 70
@@ -145,7 +140,7 @@ def test_a_national_summary_lists_the_first_and_last_counties_and_attaches_the_f
     assert names == ["900000_2023_数据.csv", "900000_2023_排名.csv"]
     ranking = summary.attachments[1][1].decode("utf-8").splitlines()
     assert ranking[0].startswith("县区代码,县区,主体功能区,综合得分,等级,排名") and len(ranking) == 71
-    pipeline.render_one(summary, tmp_path)
+    operations.render([summary], tmp_path)
     pdf = tmp_path / summary.file_name
     text = pdf_text(pdf).replace("\n", "")
     assert "第 31 至 40 名共 10 个县区从略" in text and pdf_pages(pdf) < 12

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageChops
 
-from evaluation import pipeline
-from evaluation.ingest import discover
+from evaluation import operations
 from evaluation.reporting.pdf import render_pdf
 from tests.pdftools import pdf_pages, pdf_text
 
@@ -23,21 +22,13 @@ SAMPLE = REPO / "data" / "sample"
 GOLDEN = REPO / "tests" / "golden" / "scorecard_p1.png"
 
 
-def _values(catalogue, year):
-    intakes = [pipeline.validate_one(pipeline.ingest_one(e, catalogue, year, SAMPLE), catalogue)
-               for e in discover(SAMPLE, year, catalogue)]
-    return intakes, pipeline.assemble_values(intakes, catalogue)
-
-
 @pytest.fixture(scope="module")
 def plan(catalogue):
-    intakes, values = _values(catalogue, 2023)
-    history = {y: _values(catalogue, y)[1] for y in (2021, 2022)}
-    result = pipeline.score(values, catalogue)
-    analysis = pipeline.analyse(result, catalogue, 2023, history)
-    info = pipeline.run_info(catalogue, intakes, year=2023, version=1, run_date="2024-03-01", sample=True,
-                             incomplete=False)
-    return {p.county_code: p for p in pipeline.report_plan(result, catalogue, info, analysis, intakes)}, info
+    history = {y: operations.evaluate(catalogue, operations.check_folder(catalogue, SAMPLE, y), y, run_date="2024-03-01",
+                                      analyse=False).values for y in (2021, 2022)}
+    year = operations.evaluate(catalogue, operations.check_folder(catalogue, SAMPLE, 2023), 2023, run_date="2024-03-01",
+                               history=history, sample=True)
+    return {p.county_code: p for p in year.plan}, year.info
 
 
 def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):

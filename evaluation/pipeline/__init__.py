@@ -1,4 +1,5 @@
-"""The annual evaluation's steps as plain functions over plain data; flows/ wires them together.
+"""The annual evaluation's steps as plain functions over plain data; `evaluation.operations` composes
+them into what the CLI, the flows, the tests and the benchmarks call.
 
 One idea per module:
 

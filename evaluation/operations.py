@@ -1,0 +1,169 @@
+"""The operations every front door calls: the CLI, the Prefect flows, the tests, the benchmarks and
+the web app. Each is a plain function over plain data and resources handed in (a ledger, a GX gate,
+a render cache); none imports Prefect, reads the clock or picks a folder on its own.
+
+    check_folder   receive and check every table a year expects (drop folder, HTTP, SQL)
+    check_file     check one table handed in (`twomountains validate`, a web upload)
+    record         keep checked tables in the ledger, byte for byte
+    correct        check a bureau's corrected table and record it as superseding the old one
+    evaluate       accepted values -> scores -> analysis -> report plan, by the steps of EVALUATE
+    render         planned reports -> PDFs (taking those a render cache already holds)
+
+The evaluation's shape is data (`EVALUATE`): named steps with the names of what each takes and
+makes. `evaluate` runs them in order in this process; flows/annual.py runs the same functions as
+Prefect tasks (cached, retried, on Dask) in the same order, and a test holds the two together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from evaluation import pipeline
+from evaluation.catalogue import Catalogue
+from evaluation.ingest import IngestError, discover, receive_file
+from evaluation.ledger import Ledger, Recorded
+from evaluation.reporting.rendercache import RenderCache
+from evaluation.validation import Gate
+
+
+# -- intake ---------------------------------------------------------------------------------------
+
+
+def check_folder(catalogue: Catalogue, data_dir: Path | str, year: int, *, previous: pd.DataFrame | None = None,
+                 gate: Gate | None = None, departments: set[str] | None = None) -> list[pipeline.Intake]:
+    """Every table `year` expects (or those of `departments`), received from its source and checked;
+    a table that is not there is an Intake with status "missing"."""
+    return [pipeline.check_one(pipeline.receive_one(e, catalogue, year, data_dir), catalogue, previous=previous,
+                               gate=gate)
+            for e in discover(data_dir, year, catalogue) if departments is None or e.department in departments]
+
+
+def check_file(catalogue: Catalogue, department: str, year: int, path: Path, *, ledger: Ledger | None = None,
+               gate: Gate | None = None) -> pipeline.Intake:
+    """One table handed in for `department` and `year`, checked against last year's accepted values
+    (from `ledger`, when there is one). An unreadable file is an Intake with status "unreadable"."""
+    name = catalogue.departments[department].name
+    try:
+        received = receive_file(path, catalogue.sources[department], year)
+    except IngestError as exc:
+        return pipeline.Intake(department, name, Path(path).name, "unreadable", message=str(exc))
+    intake = pipeline.Intake(department, name, received.original_name, "pending", received=received)
+    previous = None
+    if ledger is not None:
+        intake = pipeline.same_bytes_notice(ledger, intake, catalogue)
+        previous = pipeline.year_values(ledger, catalogue, year - 1)
+    return pipeline.check_one(intake, catalogue, previous=previous, gate=gate)
+
+
+def record(ledger: Ledger, intakes: list[pipeline.Intake], catalogue: Catalogue, received_at: str,
+           reason: str = "") -> list[Recorded | None]:
+    """Keep each received table in the ledger (None for a table that never arrived)."""
+    return [pipeline.record_one(ledger, i, catalogue, received_at, reason=reason) for i in intakes]
+
+
+def correct(ledger: Ledger, catalogue: Catalogue, department: str, year: int, path: Path, reason: str,
+            received_at: str, *, gate: Gate | None = None) -> tuple[pipeline.Intake, Recorded | None]:
+    """A bureau's corrected table: checked, then recorded (accepted: superseding the table in force;
+    rejected: kept, changing nothing). Re-issuing is `evaluate` (or the annual flow) afterwards."""
+    checked = check_file(catalogue, department, year, path, ledger=ledger, gate=gate)
+    if checked.received is None:
+        return checked, None
+    return checked, pipeline.record_one(ledger, checked, catalogue, received_at, reason=reason)
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the evaluation: `fn(**{name: value for name in inputs})` makes `output`."""
+
+    name: str
+    fn: Callable
+    inputs: tuple[str, ...]
+    output: str
+
+
+def _info(catalogue, intakes, year, version, run_date, sample, incomplete):
+    return pipeline.run_info(catalogue, intakes, year=year, version=version, run_date=run_date, sample=sample,
+                             incomplete=incomplete)
+
+
+def _plan(result, catalogue, info, analysis, intakes, code):
+    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code)
+
+
+EVALUATE: tuple[Step, ...] = (
+    Step("values", pipeline.assemble_values, ("intakes", "catalogue"), "values"),
+    Step("score", pipeline.score, ("values", "catalogue"), "result"),
+    Step("analyse", pipeline.analyse, ("result", "catalogue", "year", "history"), "analysis"),
+    Step("info", _info, ("catalogue", "intakes", "year", "version", "run_date", "sample", "incomplete"), "info"),
+    Step("plan", _plan, ("result", "catalogue", "info", "analysis", "intakes", "code"), "plan"),
+)
+
+
+def run_steps(steps: tuple[Step, ...], *, call: Callable[[Step, dict], object] | None = None, **given) -> dict:
+    """Run `steps` in order on what is given; returns everything given and made, by name.
+
+    call(step, known) runs one step (default: step.fn on its inputs); the annual flow passes one that
+    runs some steps as cached Prefect tasks.
+    """
+    known = dict(given)
+    for step in steps:
+        missing = [name for name in step.inputs if name not in known]
+        if missing:
+            raise ValueError(f"step {step.name} needs {', '.join(missing)}, which nothing before it makes")
+        known[step.output] = call(step, known) if call else step.fn(**{name: known[name] for name in step.inputs})
+    return known
+
+
+@dataclass
+class Evaluation:
+    """A year scored and planned: every report's context, attachments and content key."""
+
+    intakes: list[pipeline.Intake]
+    values: pd.DataFrame
+    result: object  # ScoreResult
+    analysis: object  # Analysis
+    info: object  # RunInfo
+    plan: list[pipeline.PlannedReport] = field(default_factory=list)
+
+    def report(self, code: str) -> pipeline.PlannedReport:
+        """The planned report of a county (or the city, for the summary)."""
+        return next(r for r in self.plan if r.county_code == code)
+
+
+def evaluate(catalogue: Catalogue, intakes: list[pipeline.Intake], year: int, *, run_date: str, version: int = 1,
+             history: dict[int, pd.DataFrame] | None = None, sample: bool = False, code: str = "",
+             analyse: bool = True) -> Evaluation:
+    """Score `year` from its checked tables and plan every report (EVALUATE's steps, in this process).
+
+    history: past years' accepted values (county x variable) for progress and trends;
+    analyse=False leaves out the Monte Carlo, readiness and trends (the reports then go without them).
+    """
+    steps = EVALUATE if analyse else tuple(s for s in EVALUATE if s.name != "analyse")
+    made = run_steps(steps, intakes=intakes, catalogue=catalogue, year=year, history=history or {},
+                     version=version, run_date=run_date, sample=sample,
+                     incomplete=bool(pipeline.completeness(intakes)), code=code,
+                     **({} if analyse else {"analysis": None}))
+    return Evaluation(intakes, made["values"], made["result"], made["analysis"], made["info"], made["plan"])
+
+
+def render(reports: list[pipeline.PlannedReport], folder: Path, *, renders: RenderCache | None = None,
+           workers: int = 1) -> dict[str, str]:
+    """Render planned reports into `folder` ({file: sha256}): those `renders` holds are taken from it,
+    the rest rendered here (workers=1) or in a pool of worker processes."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    done, fresh = pipeline.reuse_rendered(reports, folder, renders) if renders is not None else ({}, list(reports))
+    if workers > 1 and len(fresh) > 1:
+        from evaluation.reporting.parallel import RenderPool
+
+        with RenderPool(min(workers, len(fresh))) as pool:
+            done.update(pool.render(fresh, folder, renders=renders))
+    else:
+        done.update({r.file_name: pipeline.render_one(r, folder, renders) for r in fresh})
+    return done
