@@ -27,8 +27,9 @@ from evaluation.pipeline.history import (
 )
 from evaluation.pipeline.manifest import build_manifest, input_fingerprint, manifest_inputs
 from evaluation.pipeline.revision import REASON_CAP, revisions
+from evaluation.reporting.planned import render_one
 from evaluation.pipeline.plan import (
-    PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, render_one, report_facts,
+    PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, report_facts,
     report_plan, reuse_rendered, run_info, score, split_plan, with_edition,
 )
 

@@ -17,7 +17,7 @@ from evaluation.ingest import FACT_COLUMNS
 from evaluation.pipeline.intake import STATUS_LABEL, Intake, warning_notes
 from evaluation.pipeline.keys import content_key, facts_digests
 from evaluation.reporting.context import Analysis, county_context, RunInfo, summary_context
-from evaluation.reporting.planned import PlannedReport, render_one
+from evaluation.reporting.planned import PlannedReport
 from evaluation.reporting.rendercache import RenderCache
 
 
