@@ -113,6 +113,8 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
     proc.wait(timeout=30)
     assert versions.versions(out, 2023) == [1]  # the latest complete version is still v1
     assert Ledger.at(out).verify() == []
+    # what it had rendered is kept (the rerun takes it instead of rendering it again)
+    assert any((out / ".cache" / "prefect" / "rendered").glob("*.pdf"))
 
     # 2. Run the same correction again: it completes v2.
     rerun = subprocess.run(_correct_cmd(fixed, sample_copy, out), cwd=REPO, env=env, capture_output=True,
