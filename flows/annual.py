@@ -330,8 +330,9 @@ def annual_evaluation(
                 logger.warning("removed %s, left behind by an interrupted run", leftover)
             for stray in versions.clear_strays(out, year):
                 logger.warning("removed the empty folder %s (not an issued version)", stray)
-            if versions.latest(out, year) is None and not on_dask():
-                # A year's first version renders every report: warm the render workers up while the tables are checked.
+            if versions.latest(out, year) is None and not on_dask() and RenderCache(cache / "rendered", CODE).empty():
+                # A year's first version renders every report: warm the render workers up while the tables are
+                # checked (unless PDFs were kept from an earlier, interrupted run: a pool may not be needed then).
                 from evaluation.reporting.parallel import RenderPool, default_workers
 
                 pool = RenderPool(default_workers())

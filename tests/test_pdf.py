@@ -403,7 +403,9 @@ def test_a_render_cache_gives_back_the_same_bytes_and_renders_a_damaged_entry_ag
     report = PlannedReport("621202_武都区_2023年度两山转化绩效评价.pdf", "621202", scorecard_context)
     for name in ("first", "second", "third", "fourth"):
         (tmp_path / name).mkdir()
+    assert renders.empty()
     digest = render_one(report, tmp_path / "first", renders)
+    assert not renders.empty()
     assert (tmp_path / "first" / report.file_name).read_bytes() == scorecard_pdf.read_bytes()
     (entry,) = (tmp_path / "cache").iterdir()
     assert entry.name == f"{renders.key(report)}-{digest}.pdf"

@@ -53,6 +53,10 @@ class RenderCache:
         self.code = code
         self.restored = 0
 
+    def empty(self) -> bool:
+        """Whether no PDF is kept here yet."""
+        return self.folder is None or not self.folder.is_dir() or not any(self.folder.glob("*.pdf"))
+
     def key(self, report) -> str:
         return render_key(report.context, report.attachments, self.code)
 
