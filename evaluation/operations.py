@@ -167,3 +167,69 @@ def render(reports: list[pipeline.PlannedReport], folder: Path, *, renders: Rend
     else:
         done.update({r.file_name: pipeline.render_one(r, folder, renders) for r in fresh})
     return done
+
+
+# -- history --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One issued version of a year: what it re-issued, which bureaus' data changed, what was delivered."""
+
+    version: int
+    run_date: str
+    renewed: int  # reports rendered in this version
+    carried: int  # reports whose bytes are an earlier version's
+    changed: tuple[str, ...]  # departments whose submission differs from the version before
+    first: bool
+    delivered: int  # reports of this version delivered at least once
+    reports: int
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """A county's report as it stands in one version."""
+
+    version: int
+    file: str
+    edition: int  # the version whose bytes it is
+    sha256: str
+    deliveries: tuple[dict, ...]  # delivered rows of the delivery ledger
+    revision: tuple[str, ...]  # its 修订说明, when this version re-issued it
+
+
+@dataclass
+class History:
+    year: int
+    submissions: list[dict]
+    versions: list[VersionEntry]
+    reports: list[ReportEntry]  # of the county asked about
+    facts: pd.DataFrame | None  # the county's figures with their provenance (file, sheet, row, sha256)
+
+
+def history(ledger: Ledger, deliveries, out_dir: Path, year: int, county: str | None = None) -> History:
+    """Submissions, issued versions and deliveries of `year` (`deliveries`: the delivery ledger, or None
+    when there is none yet); with `county`, its report in each version and where each figure came from."""
+    from evaluation import versions
+
+    delivered: dict[str, list[dict]] = {}
+    for row in deliveries.rows(year=year) if deliveries is not None else ():
+        if row["status"] == "delivered":
+            delivered.setdefault(row["report_sha256"], []).append(row)
+    entries, reports, before = [], [], {}
+    for n in versions.versions(out_dir, year):
+        m = versions.read_manifest(versions.year_dir(out_dir, year) / f"v{n}")
+        editions = m.get("editions", {})
+        renewed = sum(1 for f in m["outputs"] if int(editions.get(f, n)) == n)
+        inputs = {i["department"]: i.get("submission_id") for i in m.get("inputs", [])}
+        changed = tuple(d for d, sid in inputs.items() if before and before.get(d) != sid)
+        sent = sum(1 for digest in m["outputs"].values() if digest in delivered)
+        entries.append(VersionEntry(n, m.get("run_date", ""), renewed, len(m["outputs"]) - renewed, changed,
+                                    not before, sent, len(m["outputs"])))
+        before = inputs
+        for f in (f for f in m["outputs"] if county and f.startswith(county + "_")):
+            edition = int(editions.get(f, n))
+            revision = tuple(m.get("revisions", {}).get(county, [])) if edition == n else ()
+            reports.append(ReportEntry(n, f, edition, m["outputs"][f], tuple(delivered.get(m["outputs"][f], [])),
+                                       revision))
+    return History(year, ledger.submissions(year), entries, reports, ledger.facts(year, county) if county else None)

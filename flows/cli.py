@@ -527,21 +527,22 @@ def history(
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
     """报送记录、报告版本与数据来源 / Submissions, report versions and where each figure came from."""
-    from evaluation.resources import open_ledger
+    from evaluation import operations, versions
+    from evaluation.resources import open_deliveries, open_ledger
 
     catalogue = _load_catalogue(config_dir)
     if county is not None and county not in {c.code for c in catalogue.counties}:
         err.print(f"未知县区代码：{county}", style="red")
         raise typer.Exit(2)
-    with open_ledger(out, ledger) as book:
-        subs = book.submissions(year)
-        facts = book.facts(year, county) if county else None
+    issued = bool(versions.versions(out, year))  # the delivery ledger is opened (and made) only once there is one
+    with open_ledger(out, ledger) as book, (open_deliveries(out, ledger) if issued else contextlib.nullcontext()) as sent:
+        found = operations.history(book, sent, out, year, county)
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
     table = Table(title=f"{year} 年度报送记录 / submissions")
     for col in ("部门", "文件", "提交编号", "接收时间", "状态", "说明"):
         table.add_column(col, overflow="fold")
     status_zh = {"accepted": "已采用", "rejected": "校验未通过", "unreadable": "无法读取"}
-    for s in subs:
+    for s in found.submissions:
         state = status_zh.get(s["status"], s["status"])
         note = []
         if s["superseded_by"]:
@@ -551,8 +552,9 @@ def history(
             note.append(f"取代 {s['supersedes'][:12]}")
         table.add_row(dept_name.get(s["department"], s["department"]), s["original_name"], s["id"][:12],
                       _local_time(s["received_at"]), state, "；".join(note))
-    console.print(table if subs else f"{year} 年度台账中没有报送记录。")
-    _print_versions(out, year, county, catalogue, ledger)
+    console.print(table if found.submissions else f"{year} 年度台账中没有报送记录。")
+    _print_versions(found, county, catalogue)
+    facts = found.facts
     if facts is not None:
         name = catalogue.county(county).name
         if facts.empty:
@@ -575,52 +577,30 @@ def history(
             console.print(t)
 
 
-def _print_versions(out: Path, year: int, county: Optional[str], catalogue, ledger_url: Optional[str]) -> None:
+def _print_versions(found, county: Optional[str], catalogue) -> None:
     """Each issued version: what it re-issued, why, and (once distributed) what was delivered."""
-    from evaluation import versions
-    from evaluation.resources import open_deliveries
-
-    found = versions.versions(out, year)
-    if not found:
-        console.print(f"{year} 年度尚未出具报告。")
+    if not found.versions:
+        console.print(f"{found.year} 年度尚未出具报告。")
         return
-    with open_deliveries(out, ledger_url) as deliveries:
-        delivered = {}
-        for row in deliveries.rows(year=year):
-            if row["status"] == "delivered":
-                delivered.setdefault(row["report_sha256"], []).append(row)
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
-    table = Table(title=f"{year} 年度报告版本 / versions")
+    table = Table(title=f"{found.year} 年度报告版本 / versions")
     for col in ("版本", "日期", "重新出具", "沿用", "更正的数据", "已送达"):
         table.add_column(col, overflow="fold")
-    before: dict = {}
-    manifests = {}
-    for n in found:
-        m = versions.read_manifest(versions.year_dir(out, year) / f"v{n}")
-        manifests[n] = m
-        editions = m.get("editions", {})
-        renewed = [f for f in m["outputs"] if int(editions.get(f, n)) == n]
-        inputs = {i["department"]: i.get("submission_id") for i in m.get("inputs", [])}
-        changed = [dept_name.get(d, d) for d, sid in inputs.items() if before and before.get(d) != sid]
-        sent = sum(1 for f, digest in m["outputs"].items() if digest in delivered)
-        table.add_row(f"v{n}", m.get("run_date", ""), str(len(renewed)), str(len(m["outputs"]) - len(renewed)),
-                      "、".join(changed) or ("首次出具" if not before else "—"), f"{sent}/{len(m['outputs'])}")
-        before = inputs
+    for v in found.versions:
+        changed = "、".join(dept_name.get(d, d) for d in v.changed)
+        table.add_row(f"v{v.version}", v.run_date, str(v.renewed), str(v.carried),
+                      changed or ("首次出具" if v.first else "—"), f"{v.delivered}/{v.reports}")
     console.print(table)
     if county is None:
         return
     name = catalogue.county(county).name
     console.print(f"\n{name}（{county}）各版本 / its report in each version", style="bold")
-    for n, m in manifests.items():
-        mine = [f for f in m["outputs"] if f.startswith(county + "_")]
-        for f in mine:
-            edition = int(m.get("editions", {}).get(f, n))
-            rows = delivered.get(m["outputs"][f], [])
-            sent = "；".join(f"{r['channel']} {r['recipient_id']} {_local_time(r['delivered_at'] or '')}" for r in rows)
-            state = "本版重新出具" if edition == n else f"沿用第{edition}版"
-            console.print(f"v{n}：{state}，sha256 {m['outputs'][f][:12]}，送达：{sent or '未送达'}", markup=False)
-            for line in m.get("revisions", {}).get(county, []) if edition == n else []:
-                console.print(f"  {line}", markup=False, soft_wrap=True)
+    for r in found.reports:
+        sent = "；".join(f"{d['channel']} {d['recipient_id']} {_local_time(d['delivered_at'] or '')}" for d in r.deliveries)
+        state = "本版重新出具" if r.edition == r.version else f"沿用第{r.edition}版"
+        console.print(f"v{r.version}：{state}，sha256 {r.sha256[:12]}，送达：{sent or '未送达'}", markup=False)
+        for line in r.revision:
+            console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def _local_time(iso: str) -> str:
