@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
-import json
 import logging
 import mimetypes
 import os
@@ -146,14 +144,9 @@ def render_html(context: dict) -> str:
 
 
 def _context_digest(context: dict, attachments) -> bytes:
-    digest = hashlib.sha256(
-        json.dumps(context, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                   default=str).encode("utf-8")
-    )
-    for filename, data, description in attachments:
-        digest.update(b"\0attachment\0" + filename.encode("utf-8") + b"\0"
-                      + (description or "").encode("utf-8") + b"\0"
-                      + hashlib.sha256(data).digest())
+    from evaluation.reporting.rendercache import input_digest
+
+    digest = input_digest(context, attachments)
     # 16 bytes as 32 hex characters, like the usual PDF /ID.
     return digest.hexdigest()[:32].encode("ascii")
 

@@ -34,15 +34,20 @@ def _weasyprint_version() -> str:
         return "?"
 
 
-def render_key(context: dict, attachments, code: str) -> str:
-    """The hash of everything a report's bytes depend on."""
-    digest = hashlib.sha256(b"render\0" + code.encode() + b"\0" + _weasyprint_version().encode() + b"\0")
-    digest.update(json.dumps(context, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                             default=str).encode("utf-8"))
+def input_digest(context: dict, attachments):
+    """sha256 over a report's context and attachments (also the PDF's /ID, see reporting.pdf)."""
+    digest = hashlib.sha256(json.dumps(context, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                                       default=str).encode("utf-8"))
     for filename, data, description in attachments:
         digest.update(b"\0attachment\0" + filename.encode("utf-8") + b"\0" + (description or "").encode("utf-8")
                       + b"\0" + hashlib.sha256(data).digest())
-    return digest.hexdigest()
+    return digest
+
+
+def render_key(context: dict, attachments, code: str) -> str:
+    """The hash of everything a report's bytes depend on."""
+    return hashlib.sha256(b"render\0" + code.encode() + b"\0" + _weasyprint_version().encode() + b"\0"
+                          + input_digest(context, attachments).digest()).hexdigest()
 
 
 class RenderCache:
