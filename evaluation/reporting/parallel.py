@@ -1,12 +1,15 @@
 """Render many PDFs on all cores: a pool of worker processes, each warmed up once.
 
-WeasyPrint is CPU-bound Python, so threads do not help; processes do. Workers are started
-with "spawn" (the caller may be a threaded orchestrator, where fork is unsafe) and load
-WeasyPrint and the CJK font before their first report. Each result is written atomically
-by the worker, so an interrupted batch never leaves a partial PDF.
+WeasyPrint is CPU-bound Python, so threads do not help; processes do. The caller may be a
+threaded orchestrator, where fork is unsafe, so workers come from a "forkserver": a clean
+single-threaded process, started once per caller, that loads WeasyPrint, the report code and
+the CJK font (`warm.py`) and then forks each worker already warm. The first pool of a process
+pays about 2 s for that; every later pool starts in milliseconds (spawned workers paid about
+2.5 s of CPU each, every time). Each result is written atomically by the worker, so an
+interrupted batch never leaves a partial PDF.
 
-A `RenderPool` can be started early, so its workers warm up (about 3 s) while the caller
-is still busy with other work, e.g. checking the bureaus' tables.
+A `RenderPool` can be started early, so its workers are ready while the caller is still busy
+with other work, e.g. checking the bureaus' tables.
 """
 
 from __future__ import annotations
@@ -37,12 +40,43 @@ def _die_with_parent() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked while it started (RenderPool)
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
+        # The kernel's parent is the fork server, which exits when the last holder of its "alive" pipe
+        # does. Each worker is handed that pipe too (for processes of its own, which it never starts):
+        # closing it here lets the fork server, and so this worker, die with the caller.
+        _release_fork_server()
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         parent = multiprocessing.parent_process()
-        if parent is not None and os.getppid() != parent.pid:  # it died before the request took effect
+        if os.getppid() == 1 or (parent is not None and not _alive(parent.pid)):  # died before the request took effect
             os._exit(1)
     except (OSError, AttributeError):
         pass
+
+
+def _release_fork_server() -> None:
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if multiprocessing.parent_process() is not None and isinstance(fd, int):
+        os.close(fd)
+        server._forkserver_alive_fd = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _context():
+    """The fork server's context, preloading the warm modules (set once per process)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["evaluation.reporting.warm"])
+    return context
 
 
 def _warm() -> None:
@@ -75,10 +109,11 @@ class RenderPool:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
-        context = multiprocessing.get_context("spawn")
+        context = _context()
         self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_warm)
-        # Workers start with Ctrl-C blocked (the mask survives spawn's exec) until they ignore it: one
-        # still importing when a terminal's Ctrl-C reaches the process group would print a traceback.
+        # Workers start with Ctrl-C blocked until they ignore it (the fork server is started inside this
+        # block the first time, and the mask survives its exec and every fork): one still starting when
+        # a terminal's Ctrl-C reaches the process group would print a traceback.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # spawns every worker now
@@ -104,6 +139,10 @@ class RenderPool:
         """
         reports = longest_first(reports)
         out: dict[str, str] = {}
+        # Workers keep the fork server's working directory, not necessarily the caller's current one.
+        folder = Path(folder).resolve()
+        if renders is not None:
+            renders = renders.resolved()
         futures = [self._executor.submit(_render, report, str(folder), renders) for report in reports]
         for future in as_completed(futures):
             name, digest = future.result()

@@ -229,8 +229,16 @@ def render_pdf(
     return pdf_bytes
 
 
+_warm = False
+
+
 def warm_up() -> None:
-    """Load WeasyPrint, fontconfig and the CJK font once (a process's first PDF otherwise pays for it)."""
+    """Load WeasyPrint, fontconfig and the CJK font once (a process's first PDF otherwise pays for it);
+    a process forked from a warm one is warm already."""
+    global _warm
+    if _warm:
+        return
     import weasyprint
 
     weasyprint.HTML(string='<html lang="zh-CN"><body style="font-family: \'Noto Sans CJK SC\'">两山</body></html>').write_pdf()
+    _warm = True

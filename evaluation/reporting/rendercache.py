@@ -58,6 +58,12 @@ class RenderCache:
         self.code = code
         self.restored = 0
 
+    def resolved(self) -> "RenderCache":
+        """The same cache named by an absolute path (for a worker with another working directory)."""
+        if self.folder is None or self.folder.is_absolute():
+            return self
+        return RenderCache(self.folder.resolve(), self.code)
+
     def empty(self) -> bool:
         """Whether no PDF is kept here yet."""
         return self.folder is None or not self.folder.is_dir() or not any(self.folder.glob("*.pdf"))
