@@ -105,7 +105,7 @@ def longest_first(reports: Iterable) -> list:
 
 
 class RenderPool:
-    """Worker processes that are spawned and warmed up as soon as the pool is created."""
+    """Worker processes that are started (forked warm) as soon as the pool is created."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
@@ -116,7 +116,7 @@ class RenderPool:
         # a terminal's Ctrl-C reaches the process group would print a traceback.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # spawns every worker now
+            self._started = [self._executor.submit(_ready) for _ in range(self.workers)]  # starts every worker now
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
