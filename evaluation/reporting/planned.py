@@ -29,13 +29,16 @@ class PlannedReport:
 
 def render_one(report: PlannedReport, folder: Path, renders: "RenderCache | None" = None) -> str:
     """Render one PDF into the (staged) version folder; returns its sha256. With `renders`, the PDF is
-    also kept there at once (a run killed later takes it instead of rendering it again)."""
+    kept there first and then linked into the folder, so a PDF a killed run left in its staging folder
+    is always in the cache too (the next run takes it instead of rendering it again)."""
+    from evaluation.fsutil import atomic_write
     from evaluation.reporting.pdf import render_pdf
 
-    # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
-    data = render_pdf(report.context, child(folder, report.file_name), attachments=list(report.attachments),
-                      make_parents=False)
+    data = render_pdf(report.context, attachments=list(report.attachments))
     digest = hashlib.sha256(data).hexdigest()
-    if renders is not None:
-        renders.store(report, folder, digest)
+    entry = renders.keep(report, data, digest) if renders is not None else None
+    # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
+    target = child(folder, report.file_name)
+    if not Path(folder).is_dir() or entry is None or not renders.link(entry, target):
+        atomic_write(target, data, make_parents=False)
     return digest

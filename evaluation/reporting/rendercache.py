@@ -92,21 +92,27 @@ class RenderCache:
             return digest
         return None
 
-    def store(self, report, staged: Path, digest: str) -> None:
-        """Keep the PDF just rendered into `staged` (best effort: a cache that cannot be written is no error)."""
+    def keep(self, report, data: bytes, digest: str) -> Path | None:
+        """Keep a PDF just rendered; returns its entry (None when the cache cannot be written: no error)."""
         if self.folder is None:
-            return
-        source = child(staged, report.file_name)
+            return None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             entry = self.folder / f"{self.key(report)}-{digest}.pdf"
-            if entry.exists():
-                return
-            try:
-                tmp = self.folder / f".{entry.name}.{os.getpid()}.tmp"
-                os.link(source, tmp, follow_symlinks=False)
-                os.replace(tmp, entry)
-            except OSError:
-                atomic_write(entry, source.read_bytes())
+            if not entry.exists():
+                atomic_write(entry, data)
+            return entry
         except OSError:
-            return
+            return None
+
+    @staticmethod
+    def link(entry: Path, target: Path) -> bool:
+        """Put a kept PDF at `target` as a hard link (no second copy on disk); False where links fail."""
+        tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+        try:
+            os.link(entry, tmp, follow_symlinks=False)
+            os.replace(tmp, target)
+            return True
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            return False
