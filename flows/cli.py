@@ -469,18 +469,27 @@ def _existing_ledger(out: Path, ledger_url: Optional[str]):
 
 @app.command()
 def index(
-    data: Path = typer.Option(..., "--data", help="COINr 格式 iData.csv / indicator data"),
-    meta: Path = typer.Option(..., "--meta", help="COINr 格式 iMeta.csv / indicator metadata"),
-    spec: Path = typer.Option(..., "--spec", help="方法步骤 spec.yaml / the steps to run"),
+    data: Optional[Path] = typer.Option(None, "--data", help="COINr 格式 iData.csv / indicator data"),
+    meta: Optional[Path] = typer.Option(None, "--meta", help="COINr 格式 iMeta.csv / indicator metadata"),
+    spec: Optional[Path] = typer.Option(None, "--spec", help="方法步骤 spec.yaml / the steps to run"),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="已出具版本的 manifest.json：按其中保存的数据与步骤重算综合指数 / recompute a version's index"),
     out: Path = typer.Option(..., "--out", help="结果 CSV / results CSV"),
 ) -> None:
-    """单独运行综合指数引擎（COINr 格式输入）/ Run the index engine on COINr-style tables."""
+    """单独运行综合指数引擎（COINr 格式输入，或某一版本的 manifest.json）/ Run the index engine on
+    COINr-style tables, or again on what an issued version's manifest kept."""
     from evaluation.exports import write_csv
-    from evaluation.index.coin import SpecError, load_coin, load_spec, run as run_index
+    from evaluation.index.coin import SpecError, load_coin, load_spec, manifest_inputs, run as run_index
     from evaluation.index.methods import MethodError
 
     try:
-        result = run_index(load_coin(data, meta), load_spec(spec))
+        if manifest is not None:
+            coin, steps = manifest_inputs(manifest)
+        elif data is None or meta is None or spec is None:
+            raise SpecError("请给出 --data、--meta 和 --spec，或给出 --manifest / give --data, --meta and --spec, or --manifest")
+        else:
+            coin, steps = load_coin(data, meta), load_spec(spec)
+        result = run_index(coin, steps)
     except (SpecError, MethodError) as exc:
         err.print(f"{exc}", style="red")
         raise typer.Exit(2) from None

@@ -270,3 +270,38 @@ def test_winsorise_and_log_ct_by_hand():
     # constant columns and too few points are left alone
     assert m.treat_column(np.array([5.0, 5.0, 5.0, 5.0]))[1].method == "none"
     assert m.treat_column(np.array([1.0, 2.0]))[1].method == "untreatable"
+
+
+def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp_path):
+    """One engine (issue 16): the county index is the engine's mask/normalise/impute/weight/aggregate
+    steps; a version's manifest keeps their inputs, so `twomountains index --manifest` gives its scores."""
+    import json
+
+    from evaluation import operations, pipeline
+    from evaluation.catalogue import load_catalogue
+
+    catalogue = load_catalogue(REPO / "config")
+    year = operations.evaluate(catalogue, operations.check_folder(catalogue, REPO / "data" / "sample", 2023), 2023,
+                               run_date="2024-03-01", analyse=False)
+    result = year.result
+    assert [next(iter(s)) for s in result.steps] == ["mask", "normalise", "impute", "weight", "aggregate"]
+    assert result.log[0].startswith("mask:") and len(result.log) == 5
+    manifest = pipeline.build_manifest({}, year=2023, version=1, run_date="2024-03-01", sample=True, incomplete=False,
+                                       outputs={}, result=result, findings={})
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    out = tmp_path / "again.csv"
+    done = CliRunner().invoke(app, ["index", "--manifest", str(path), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    again = pd.read_csv(out, dtype={"uCode": str}).set_index("uCode")
+    scores = {s["county_code"]: s for s in manifest["scores"]}
+    assert sorted(again.index) == sorted(scores)
+    for code, row in again.iterrows():
+        assert row["composite"] == pytest.approx(scores[code]["overall"], abs=5e-5)
+        assert row["Rank"] == scores[code]["rank"]
+    for dim in result.dimension_scores.columns:
+        assert again[dim].to_numpy() == pytest.approx(result.dimension_scores.loc[again.index, dim].to_numpy())
+    broken = tmp_path / "old.json"
+    broken.write_text(json.dumps({"year": 2023}), encoding="utf-8")
+    refused = CliRunner().invoke(app, ["index", "--manifest", str(broken), "--out", str(out)])
+    assert refused.exit_code == 2 and "没有保存综合指数" in refused.output

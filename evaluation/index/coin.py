@@ -8,11 +8,24 @@ A spec lists steps in order; each runs on the previous stage and every stage is 
     steps:
       - denominate: {}
       - screen: {min_availability: 0.9}
-      - impute: {method: group_mean, group: EurAsia_group}     # or floor (value:) or none
+      - impute: {method: group_mean, group: EurAsia_group}     # or floor (value:), column_min, none
       - treat: {method: skew_kurt_winsorise, winmax: 5, skew: 2.0, kurt: 3.5, fallback: log_ct}
       - normalise: {method: minmax, range: [0, 100]}
-      - weight: {method: equal}                                # or meta (default), entropy, ahp
+      - weight: {method: equal}                                # or meta (default), entropy, ahp, by_group
       - aggregate: {method: arithmetic_mean}
+
+Two steps make an index whose rules differ by group of units (the county index: one
+indicator subset and one set of dimension weights per main functional zone type):
+
+      - mask: {group: zone, applies: {重点生态功能区: [forest_cover, ...], ...}}
+      - weight: {method: by_group, group: zone, weights: {重点生态功能区: {eco: 0.4, ...}, ...}}
+
+`mask` blanks the indicators that do not apply to a unit's group; they are then skipped by
+aggregation (their siblings' weights renormalised), and a later `impute` fills only the cells
+that do apply. `by_group` gives the listed codes a weight per group instead of iMeta's.
+
+The county index runs through these steps too (`scoring.IndexSpec.steps`), and each version's
+manifest keeps its iData, iMeta, steps and build log: `twomountains index --manifest` redoes it.
 
 The result table has uCode, Rank, then one column per aggregate, highest level first.
 """
@@ -30,7 +43,7 @@ from evaluation.index import methods
 from evaluation.yamlsafe import load_yaml
 
 REQUIRED_META = ["iCode", "Level", "Parent", "Direction", "Weight", "Type"]
-STEP_NAMES = ("denominate", "screen", "impute", "treat", "normalise", "weight", "aggregate")
+STEP_NAMES = ("denominate", "screen", "mask", "impute", "treat", "normalise", "weight", "aggregate")
 
 
 class SpecError(ValueError):
@@ -60,6 +73,8 @@ class IndexResult:
     treatment: dict[str, methods.Treatment] = field(default_factory=dict)
     screened_out: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    applicable: pd.DataFrame | None = None  # uCode x indicator, after a `mask` step
+    unit_weights: pd.DataFrame | None = None  # uCode x iCode, after a `by_group` weight step
 
 
 def _read_csv(path: Path | str, what: str) -> pd.DataFrame:
@@ -106,6 +121,9 @@ def load_coin(idata: Path | str | pd.DataFrame, imeta: Path | str | pd.DataFrame
                 denoms[code] = str(den)
     numeric = data[indicators].apply(pd.to_numeric, errors="coerce").astype("float64")
     units = data.drop(columns=indicators)
+    for goal in ("GoalLow", "GoalHigh"):
+        if goal in tree.columns:
+            tree[goal] = pd.to_numeric(tree[goal], errors="coerce")
     tree["Direction"] = pd.to_numeric(tree["Direction"], errors="coerce").fillna(1.0)
     tree["Weight"] = pd.to_numeric(tree["Weight"], errors="coerce").fillna(1.0)
     return Coin(numeric, units, tree, denoms)
@@ -124,6 +142,21 @@ def load_spec(path: Path | str) -> list[dict]:
     return steps
 
 
+def manifest_inputs(path: Path | str) -> tuple[Coin, list]:
+    """The engine's tables and steps as a version's manifest.json kept them (its `index` section)."""
+    import json
+
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8")).get("index")
+    except FileNotFoundError:
+        raise SpecError(f"找不到版本清单 / manifest not found: {path}") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SpecError(f"版本清单无法读取 / cannot read the manifest: {path}: {exc}") from None
+    if not isinstance(record, dict) or not all(k in record for k in ("iData", "iMeta", "steps")):
+        raise SpecError(f"该版本清单没有保存综合指数的数据与步骤（较早的版本）/ this manifest keeps no index inputs: {path}")
+    return load_coin(pd.DataFrame(record["iData"]), pd.DataFrame(record["iMeta"])), list(record["steps"])
+
+
 def _step(entry) -> tuple[str, dict]:
     if isinstance(entry, str):
         name, params = entry, {}
@@ -139,11 +172,19 @@ def _step(entry) -> tuple[str, dict]:
 
 def run(coin: Coin, steps: list) -> IndexResult:
     """Run the spec's steps in order, keeping every stage."""
+    result = run_stages(coin, steps)
+    if "aggregate" not in result.stages:
+        raise SpecError("方法配置缺少 aggregate 步骤 / the spec has no aggregate step")
+    result.results = results_table(coin, result.stages["aggregate"])
+    return result
+
+
+def run_stages(coin: Coin, steps: list) -> IndexResult:
+    """Run steps in order, keeping every stage (a spec may stop before aggregating)."""
     current = coin.data.copy()
     stages: dict[str, pd.DataFrame] = {"raw": current}
     weights = coin.meta["Weight"].copy()
     result = IndexResult(stages=stages, weights=weights, results=pd.DataFrame())
-    aggregated = None
     for entry in steps:
         name, params = _step(entry)
         if name == "denominate":
@@ -152,6 +193,11 @@ def run(coin: Coin, steps: list) -> IndexResult:
                 denom = coin.units.loc[current.index, den].astype(float)
                 current[code] = current[code] / denom.where(denom != 0)
             result.log.append(f"denominate: {len(coin.denominators)} indicators")
+        elif name == "mask":
+            result.applicable = _mask(coin, current, params)
+            current = current.where(result.applicable)
+            result.log.append(f"mask: {int((~result.applicable).to_numpy().sum())} cells do not apply "
+                              f"(by {params['group']})")
         elif name == "screen":
             threshold = float(params.get("min_availability", 0.9))
             availability = current.notna().mean(axis=1)
@@ -160,8 +206,9 @@ def run(coin: Coin, steps: list) -> IndexResult:
             current = current[keep]
             result.log.append(f"screen: {int((~keep).sum())} units below {threshold:g}")
         elif name == "impute":
-            current = _impute(current, coin, params)
-            result.log.append(f"impute: {params.get('method', 'none')}")
+            current = _impute(current, coin, params, result.applicable, coin.data.isna())
+            result.log.append(f"impute: {params.get('method', 'none')}"
+                              + (f" {float(params['value']):g}" if "value" in params else ""))
         elif name == "treat":
             method = params.get("method", "skew_kurt_winsorise")
             if method != "skew_kurt_winsorise":
@@ -179,24 +226,67 @@ def run(coin: Coin, steps: list) -> IndexResult:
             current = methods.normalise(current, coin.meta["Direction"], method, **params)
             result.log.append(f"normalise: {method}")
         elif name == "weight":
-            weights = _weights(coin, current, params)
+            if params.get("method") == "by_group":
+                result.unit_weights = _group_weights(coin, current, params)
+            else:
+                weights = _weights(coin, current, params)
             result.weights = weights
             result.log.append(f"weight: {params.get('method', 'meta')}")
         elif name == "aggregate":
-            aggregated = aggregate(coin, current, weights, params.get("method", "arithmetic_mean"))
+            aggregated = aggregate(coin, current, weights, params.get("method", "arithmetic_mean"),
+                                   result.unit_weights)
             result.log.append(f"aggregate: {params.get('method', 'arithmetic_mean')}")
             current = aggregated
         stages[name] = current
-    if aggregated is None:
-        raise SpecError("方法配置缺少 aggregate 步骤 / the spec has no aggregate step")
-    result.results = results_table(coin, aggregated)
     return result
 
 
-def _impute(frame: pd.DataFrame, coin: Coin, params: dict) -> pd.DataFrame:
+def _group_column(coin: Coin, params: dict, step: str) -> pd.Series:
+    group = params.get("group")
+    if group not in coin.units.columns:
+        raise SpecError(f"{step}：分组列不存在 / {step}: group column not found: {group}")
+    return coin.units[group].astype(str)
+
+
+def _mask(coin: Coin, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Which indicators apply to each unit, from its group: {group value: [iCode, ...]}."""
+    groups = _group_column(coin, params, "mask").reindex(frame.index)
+    applies = params.get("applies")
+    if not isinstance(applies, dict):
+        raise SpecError("mask 需要 applies：{分组: [指标...]} / mask needs applies: {group: [iCodes]}")
+    unknown = sorted(set(groups) - set(map(str, applies)))
+    if unknown:
+        raise SpecError(f"mask：分组 {', '.join(unknown)} 未列出适用指标 / no applicable indicators listed for {unknown}")
+    table = pd.DataFrame(False, index=list(map(str, applies)), columns=frame.columns)
+    for group, codes in applies.items():
+        table.loc[str(group), [c for c in codes if c in frame.columns]] = True
+    return table.loc[groups.to_numpy()].set_axis(frame.index).astype(bool)
+
+
+def _group_weights(coin: Coin, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Per-unit weights of the codes listed for each group: {group value: {iCode: weight}}."""
+    groups = _group_column(coin, params, "weight").reindex(frame.index)
+    table = pd.DataFrame({str(g): {str(k): float(v) for k, v in (w or {}).items()}
+                          for g, w in (params.get("weights") or {}).items()}).T
+    unknown = sorted(set(groups) - set(table.index))
+    if unknown:
+        raise SpecError(f"by_group：分组 {', '.join(unknown)} 没有权重 / no weights for groups {unknown}")
+    return table.loc[groups.to_numpy()].set_axis(frame.index).astype(float)
+
+
+def _impute(frame: pd.DataFrame, coin: Coin, params: dict, applicable: pd.DataFrame | None = None,
+            missing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fill missing values. After a `mask` step, only the cells that apply and were missing in iData
+    (not a value a later step left undefined, e.g. min-max of a column where every unit is equal)."""
     method = params.get("method", "none")
     if method == "none":
         return frame
+    if applicable is not None and method in ("floor", "column_min"):
+        fill = frame.min() if method == "column_min" else _floor(params)
+        gaps = applicable.reindex_like(frame).fillna(False).astype(bool) & missing.reindex_like(frame).fillna(False).astype(bool)
+        return frame.mask(gaps, frame.fillna(fill))
+    if method == "column_min":
+        return frame.fillna(frame.min())
     if method == "group_mean":
         group = params.get("group")
         if group not in coin.units.columns:
@@ -205,10 +295,14 @@ def _impute(frame: pd.DataFrame, coin: Coin, params: dict) -> pd.DataFrame:
         means = frame.groupby(keys).transform("mean")
         return frame.fillna(means)
     if method == "floor":
-        if "value" not in params:
-            raise SpecError("floor 插补需要 value / floor imputation needs a value")
-        return frame.fillna(float(params["value"]))
-    raise SpecError(f"未知的插补方法 / unknown impute method: {method} (choose none, group_mean, floor)")
+        return frame.fillna(_floor(params))
+    raise SpecError(f"未知的插补方法 / unknown impute method: {method} (choose none, group_mean, floor, column_min)")
+
+
+def _floor(params: dict) -> float:
+    if "value" not in params:
+        raise SpecError("floor 插补需要 value / floor imputation needs a value")
+    return float(params["value"])
 
 
 def _children(coin: Coin) -> dict[str, list[str]]:
@@ -241,11 +335,13 @@ def _weights(coin: Coin, current: pd.DataFrame, params: dict) -> pd.Series:
             w, _ = methods.ahp(matrix, names, float(params.get("max_cr", 0.1)))
             weights.loc[names] = w.to_numpy()
         return weights
-    raise SpecError(f"未知的赋权方法 / unknown weight method: {method} (choose meta, equal, entropy, ahp)")
+    raise SpecError(f"未知的赋权方法 / unknown weight method: {method} (choose meta, equal, entropy, ahp, by_group)")
 
 
-def aggregate(coin: Coin, normalised: pd.DataFrame, weights: pd.Series, method: str) -> pd.DataFrame:
-    """Aggregate level by level up the hierarchy; returns indicators plus every aggregate column."""
+def aggregate(coin: Coin, normalised: pd.DataFrame, weights: pd.Series, method: str,
+              unit_weights: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Aggregate level by level up the hierarchy; returns indicators plus every aggregate column.
+    Children with per-unit weights (`unit_weights`, from `by_group`) use those."""
     fn = methods.aggregator(method)
     out = normalised.copy()
     meta = coin.meta
@@ -255,7 +351,10 @@ def aggregate(coin: Coin, normalised: pd.DataFrame, weights: pd.Series, method: 
             if not kids:
                 out[code] = np.nan
                 continue
-            out[code] = fn(out[kids], weights.reindex(kids))
+            if unit_weights is not None and all(k in unit_weights.columns for k in kids):
+                out[code] = fn(out[kids], unit_weights[kids])
+            else:
+                out[code] = fn(out[kids], weights.reindex(kids))
     return out
 
 

@@ -9,19 +9,28 @@ Rules (NBS 2016 green development index, DESIGN.md):
 - an applicable indicator whose value is missing keeps its weight and scores the
   floor (`missing_score`), and is flagged as imputed;
 - counties are ranked overall and within their zone type.
+
+The numbers come from the step engine of `twomountains index` (index/coin.py): `IndexSpec.steps`
+and `IndexSpec.meta` say the rules above as its steps (mask, normalise, impute, weight by zone,
+aggregate) and iMeta, and `score` keeps the run's steps and build log with its result, so a
+version's manifest can hold everything needed to compute its index again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
+from evaluation.index import coin as engine
 from evaluation.index import methods
 
 RANK_DECIMALS = 9  # scores equal to this many decimals tie
+TOP = "composite"  # the composite's code in the engine's tree (dimensions are its children)
+ZONE = "zone"  # the units' group column the zone rules are keyed on
+FIXED_FLOOR = {"minmax": 0.0, "efficacy": 60.0}  # the worst possible normalised score, where it is fixed
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,41 @@ class IndexSpec:
         return IndexSpec(self.indicators, self.applicable, self.dimension_weights, self.missing_score, self.grades,
                          normalise, aggregate)
 
+    def meta(self) -> pd.DataFrame:
+        """The engine's iMeta: indicators (level 1) under dimensions (level 2) under the index (level 3)."""
+        ind = self.indicators
+        rows = [{"iCode": code, "Level": 1, "Parent": row["dimension"], "Direction": float(row["direction"]),
+                 "Weight": float(row["weight"]), "Type": "Indicator", "GoalLow": float(row["low"]),
+                 "GoalHigh": float(row["high"])} for code, row in ind.iterrows()]
+        rows += [{"iCode": dim, "Level": 2, "Parent": TOP, "Direction": 1.0, "Weight": 1.0, "Type": "Aggregate"}
+                 for dim in self.dimension_weights.columns]
+        rows.append({"iCode": TOP, "Level": 3, "Parent": None, "Direction": 1.0, "Weight": 1.0, "Type": "Aggregate"})
+        return pd.DataFrame(rows, columns=["iCode", "Level", "Parent", "Direction", "Weight", "Type", "GoalLow",
+                                           "GoalHigh"])
+
+    def steps(self, *, until: str = "aggregate") -> list[dict]:
+        """The zone rules as the engine's steps (plain data: they go into the manifest as they are)."""
+        applies = {str(z): [c for c in self.applicable.columns if bool(self.applicable.loc[z, c])]
+                   for z in self.applicable.index}
+        if self.normalise == "goalposts":
+            floor = {"method": "floor", "value": float(self.missing_score)}
+        elif self.normalise in FIXED_FLOOR:
+            floor = {"method": "floor", "value": FIXED_FLOOR[self.normalise]}
+        else:
+            floor = {"method": "column_min"}
+        weights = {str(z): {d: float(w) for d, w in row.items()} for z, row in self.dimension_weights.iterrows()}
+        steps = [{"mask": {"group": ZONE, "applies": applies}}, {"normalise": {"method": self.normalise}},
+                 {"impute": floor}, {"weight": {"method": "by_group", "group": ZONE, "weights": weights}},
+                 {"aggregate": {"method": self.aggregate}}]
+        names = [next(iter(step)) for step in steps]
+        return steps[: names.index(until) + 1]
+
+    def coin(self, raw: pd.DataFrame, zones: pd.Series) -> engine.Coin:
+        """The engine's tables for these counties: iData (indicators and each county's zone) and iMeta."""
+        data = raw.reindex(columns=self.indicators.index).astype("float64")
+        data.insert(0, ZONE, zones.reindex(raw.index).astype(str))
+        return engine.load_coin(data.rename_axis("uCode").reset_index(), self.meta())
+
 
 @dataclass
 class ScoreResult:
@@ -83,6 +127,9 @@ class ScoreResult:
     rank: pd.Series
     zone_rank: pd.Series
     zone_size: pd.Series
+    steps: list = field(default_factory=list)  # the engine's steps that made it (IndexSpec.steps)
+    log: list = field(default_factory=list)  # the engine's build log
+    meta: pd.DataFrame | None = None  # the engine's iMeta (IndexSpec.meta)
 
     def summary(self) -> pd.DataFrame:
         table = pd.DataFrame({
@@ -91,6 +138,15 @@ class ScoreResult:
         })
         table = table.join(self.dimension_scores)
         return table.sort_values(["rank", "zone"]).rename_axis("county_code")
+
+    def engine_record(self) -> dict:
+        """Everything the engine took and said, as plain JSON data (kept in each version's manifest):
+        `twomountains index --manifest` computes the same composite from it."""
+        data = self.raw.astype(object).where(self.raw.notna(), None)
+        data.insert(0, ZONE, self.zones.astype(str))
+        meta = self.meta.astype(object).where(self.meta.notna(), None) if self.meta is not None else pd.DataFrame()
+        return {"iData": data.rename_axis("uCode").reset_index().to_dict(orient="records"),
+                "iMeta": meta.to_dict(orient="records"), "steps": self.steps, "log": self.log, "composite": TOP}
 
     def zone_means(self) -> pd.DataFrame:
         """Mean dimension scores per zone type (for "county vs its zone" charts; computed once)."""
@@ -104,26 +160,12 @@ def goalpost_normalise(raw: pd.DataFrame, low: pd.Series, high: pd.Series, direc
     return methods.n_goalposts(raw, direction, low=low, high=high)
 
 
-def weighted_mean(scores: pd.DataFrame, weights: pd.DataFrame, method: str = "arithmetic_mean") -> pd.Series:
-    """Row-wise weighted mean with a weight per cell, skipping NaN scores (the rest renormalised);
-    the engine's own aggregators (methods.a_amean / a_gmean) with zone-dependent weights."""
-    return methods.aggregator(method)(scores, weights)
-
-
-def normalise_scores(raw: pd.DataFrame, applicable: pd.DataFrame, spec: IndexSpec) -> pd.DataFrame:
-    """Normalise with the spec's method over applicable values; a missing applicable value gets the floor."""
-    ind = spec.indicators
-    masked = raw.where(applicable)
-    if spec.normalise == "goalposts":
-        out = methods.n_goalposts(masked, ind["direction"], low=ind["low"], high=ind["high"])
-        floor = pd.Series(spec.missing_score, index=raw.columns)
-    else:
-        out = methods.normalise(masked, ind["direction"], spec.normalise)
-        fixed = {"minmax": 0.0, "efficacy": 60.0}
-        floor = pd.Series(fixed[spec.normalise], index=raw.columns) if spec.normalise in fixed else out.min()
-    imputed = applicable & raw.isna()
-    filled = out.where(~imputed, np.broadcast_to(floor.reindex(raw.columns).to_numpy(), raw.shape))
-    return filled.where(applicable)
+def normalise_scores(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> pd.DataFrame:
+    """Normalise with the spec's method over applicable values; a missing applicable value gets the
+    floor (the engine's mask, normalise and impute steps). NaN where an indicator does not apply."""
+    raw = raw.sort_index()
+    stages = engine.run_stages(spec.coin(raw, zones), spec.steps(until="impute")).stages
+    return stages["impute"].reindex(columns=spec.indicators.index)
 
 
 def compute_raw(values: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
@@ -158,29 +200,30 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
     ind = spec.indicators
     raw = raw.reindex(columns=ind.index)
 
-    applicable = spec.applicable.loc[zones.values].set_axis(raw.index).astype(bool)
-    present = raw.notna()
-    imputed = applicable & ~present
-    normalised = normalise_scores(raw, applicable, spec)
+    steps = spec.steps()
+    built = engine.run(spec.coin(raw, zones), steps)
+    applicable = built.applicable.reindex(index=raw.index, columns=ind.index).astype(bool)
+    imputed = applicable & raw.isna()
+    normalised = built.stages["impute"].reindex(index=raw.index, columns=ind.index)
+    dims = list(spec.dimension_weights.columns)
+    aggregated = built.stages["aggregate"].reindex(raw.index)
+    dim_scores = aggregated[dims].astype("float64")
+    overall = aggregated[TOP].astype("float64").fillna(0.0)
 
+    # The weights each point carried (for the scorecard's explanation): within its dimension, and the
+    # dimension's within the composite, renormalised over what applies, as the engine aggregated them.
     base = pd.DataFrame(np.broadcast_to(ind["weight"].to_numpy(), raw.shape), index=raw.index, columns=ind.index)
     base = base.where(applicable, 0.0)
-    dims = list(spec.dimension_weights.columns)
     dim_of = ind["dimension"]
     weights = pd.DataFrame(0.0, index=raw.index, columns=ind.index)
-    dim_scores = pd.DataFrame(index=raw.index, columns=dims, dtype="float64")
     for dim in dims:
         cols = dim_of.index[dim_of == dim]
         block = base[cols]
-        totals = block.sum(axis=1).replace(0, np.nan)
-        weights[cols] = block.div(totals, axis=0).fillna(0.0)
-        dim_scores[dim] = weighted_mean(normalised[cols], block, spec.aggregate)
-
+        weights[cols] = block.div(block.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
     dim_weights = spec.dimension_weights.loc[zones.values, dims].set_axis(raw.index)
     # a dimension with no applicable indicator for a zone carries no weight there
     dim_weights = dim_weights.where(dim_scores.notna(), 0.0)
     dim_weights = dim_weights.div(dim_weights.sum(axis=1).replace(0, np.nan), axis=0)
-    overall = weighted_mean(dim_scores, dim_weights, spec.aggregate).fillna(0.0)
 
     dim_weight_per_ind = dim_weights[dim_of.to_numpy()].set_axis(ind.index, axis=1)
     linear = (normalised.fillna(0.0) * weights * dim_weight_per_ind).where(applicable)
@@ -197,7 +240,7 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
         zones=zones, raw=raw, applicable=applicable, imputed=imputed, normalised=normalised,
         weights=weights, dimension_scores=dim_scores, dimension_weights=dim_weights,
         contributions=contributions, overall=overall, grade=grade, rank=rank, zone_rank=zone_rank,
-        zone_size=zone_size,
+        zone_size=zone_size, steps=steps, log=list(built.log), meta=spec.meta(),
     )
 
 

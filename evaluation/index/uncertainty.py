@@ -32,7 +32,7 @@ def monte_carlo(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec, config: Un
     onehot = np.stack([(ind["dimension"] == d).to_numpy(dtype=float) for d in dims], axis=1)  # k x D
     mask = applicable.to_numpy(dtype=float)  # n x k
     normalised = {
-        m: normalise_scores(raw, applicable, spec.with_methods(m, spec.aggregate)).to_numpy(dtype=float)
+        m: normalise_scores(raw, zones, spec.with_methods(m, spec.aggregate)).to_numpy(dtype=float)
         for m in config.normalise_alternatives
     }
     zone_ids = list(spec.dimension_weights.index)

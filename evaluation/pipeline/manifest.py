@@ -44,8 +44,9 @@ def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str,
                    incomplete: bool, outputs: dict[str, str], result: ScoreResult,
                    findings: dict[str, list[Finding]], revisions: dict[str, tuple[str, ...]] | None = None,
                    content_keys: dict[str, str] | None = None, editions: dict[str, int] | None = None) -> dict:
-    """What a version is: inputs, scores, outputs (sha256), and per file its content key and the
-    version whose rendering it is (`editions`: lower than `version` for a carried-over file)."""
+    """What a version is: inputs, scores, outputs (sha256), per file its content key and the version
+    whose rendering it is (`editions`: lower than `version` for a carried-over file), and the index
+    engine's iData, iMeta, steps and build log (`index`), from which the scores can be computed again."""
     summary = result.summary()
     return {
         **fingerprint,
@@ -63,6 +64,7 @@ def build_manifest(fingerprint: dict, *, year: int, version: int, run_date: str,
             for code, row in summary.iterrows()
         ],
         "revisions": {code: list(lines) for code, lines in sorted((revisions or {}).items())},
+        "index": result.engine_record(),
         "validation": {
             dept: [{"severity": f.severity, "rule": f.rule, "column": f.column, "rows": f.rows} for f in fs]
             for dept, fs in sorted(findings.items())
