@@ -34,11 +34,11 @@ def render_one(report: PlannedReport, folder: Path, renders: "RenderCache | None
     from evaluation.fsutil import atomic_write
     from evaluation.reporting.pdf import render_pdf
 
+    target = child(folder, report.file_name)  # refuses a name that would leave the folder, before any work
     data = render_pdf(report.context, attachments=list(report.attachments))
     digest = hashlib.sha256(data).hexdigest()
     entry = renders.keep(report, data, digest) if renders is not None else None
     # the staging folder must exist: one cleared after its run died is never recreated by a stray worker
-    target = child(folder, report.file_name)
     if not Path(folder).is_dir() or entry is None or not renders.link(entry, target):
         atomic_write(target, data, make_parents=False)
     return digest
