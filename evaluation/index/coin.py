@@ -257,10 +257,9 @@ def _mask(coin: Coin, frame: pd.DataFrame, params: dict) -> pd.DataFrame:
     unknown = sorted(set(groups) - set(map(str, applies)))
     if unknown:
         raise SpecError(f"mask：分组 {', '.join(unknown)} 未列出适用指标 / no applicable indicators listed for {unknown}")
-    table = pd.DataFrame(False, index=list(map(str, applies)), columns=frame.columns)
-    for group, codes in applies.items():
-        table.loc[str(group), [c for c in codes if c in frame.columns]] = True
-    return table.loc[groups.to_numpy()].set_axis(frame.index).astype(bool)
+    rows = {str(group): frame.columns.isin(list(codes or [])) for group, codes in applies.items()}
+    return pd.DataFrame(np.stack([rows[g] for g in groups.to_numpy()]) if len(groups) else np.zeros((0, frame.shape[1]), bool),
+                        index=frame.index, columns=frame.columns)
 
 
 def _group_weights(coin: Coin, frame: pd.DataFrame, params: dict) -> pd.DataFrame:

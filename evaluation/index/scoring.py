@@ -201,7 +201,7 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
     raw = raw.reindex(columns=ind.index)
 
     steps = spec.steps()
-    built = engine.run(spec.coin(raw, zones), steps)
+    built = engine.run_stages(spec.coin(raw, zones), steps)  # the ranking is done here, with ties and zones
     applicable = built.applicable.reindex(index=raw.index, columns=ind.index).astype(bool)
     imputed = applicable & raw.isna()
     normalised = built.stages["impute"].reindex(index=raw.index, columns=ind.index)
