@@ -84,9 +84,7 @@ class RenderCache:
                 entry.unlink(missing_ok=True)
                 continue
             target = child(staged, report.file_name)
-            try:
-                os.link(entry, target, follow_symlinks=False)
-            except OSError:
+            if not self.link(entry, target):
                 atomic_write(target, entry.read_bytes(), make_parents=False)
             self.restored += 1
             return digest
