@@ -220,7 +220,7 @@ def score(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec) -> ScoreResult:
         cols = dim_of.index[dim_of == dim]
         block = base[cols]
         weights[cols] = block.div(block.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
-    dim_weights = spec.dimension_weights.loc[zones.values, dims].set_axis(raw.index)
+    dim_weights = built.unit_weights.reindex(index=raw.index, columns=dims)  # the zone type's, per county
     # a dimension with no applicable indicator for a zone carries no weight there
     dim_weights = dim_weights.where(dim_scores.notna(), 0.0)
     dim_weights = dim_weights.div(dim_weights.sum(axis=1).replace(0, np.nan), axis=0)
