@@ -8,6 +8,14 @@ a render cache); none imports Prefect, reads the clock or picks a folder on its 
     correct        check a bureau's corrected table and record it as superseding the old one
     evaluate       accepted values -> scores -> analysis -> report plan, by the steps of EVALUATE
     render         planned reports -> PDFs (taking those a render cache already holds)
+    next_version, revision_notes, stage, publish
+                   issue a version: decide its number, write the 修订说明, carry unchanged reports over,
+                   then (after render) write the manifest and rename the staged folder into place
+    issue          all of the above in this process (the annual flow runs the same operations as tasks)
+    history        submissions, versions, deliveries and provenance of a year (`twomountains history`)
+    plan_distribution, send_planned
+                   distribute a version: plan its deliveries over a channel, send them with the `send` handed
+                   in (deliver_one, or the flow's retried task), and say what became of each
 
 The evaluation's shape is data (`EVALUATE`): named steps with the names of what each takes and
 makes. `evaluate` runs them in order in this process; flows/annual.py runs the same functions as
@@ -22,8 +30,9 @@ from typing import Callable
 
 import pandas as pd
 
-from evaluation import pipeline
+from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue
+from evaluation.distribution.runs import Distribution, Planned, lock_path, plan_distribution, send_planned
 from evaluation.ingest import IngestError, discover, receive_file
 from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting.rendercache import RenderCache
@@ -169,6 +178,125 @@ def render(reports: list[pipeline.PlannedReport], folder: Path, *, renders: Rend
     return done
 
 
+# -- issuing a version ----------------------------------------------------------------------------
+
+
+def next_version(out_dir: Path | str, year: int, fingerprint: dict) -> tuple[int | None, tuple[int, dict] | None]:
+    """The version an evaluation with `fingerprint` issues (None: the latest was made from exactly
+    these inputs, configuration and code) and the latest issued version (number, manifest), if any."""
+    previous = versions.latest(Path(out_dir), year)
+    if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
+        return None, previous
+    return (previous[0] + 1 if previous else 1), previous
+
+
+def revision_notes(ledger: Ledger, previous: tuple[int, dict] | None, intakes: list[pipeline.Intake], result,
+                   catalogue: Catalogue, *, version: int, run_date: str, codes: set[str]) -> dict[str, tuple[str, ...]]:
+    """The 修订说明 of the reports `codes` re-issues, against the previous version (none for a first)."""
+    if previous is None:
+        return {}
+    old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
+    year = int(previous[1]["year"])
+    old_facts = ledger.facts(year, current_only=False)
+    old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
+    reasons = {s["id"]: s["reason"] for s in ledger.submissions(year) if s["reason"]}
+    return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
+                              run_date=run_date, reasons=reasons, codes=codes)
+
+
+@dataclass
+class Staged:
+    """A version being built in its staging folder: the reports still to render into it (as issued in
+    this version, with their 修订说明) and the reports carried over byte for byte from an earlier one."""
+
+    out_dir: Path
+    year: int
+    version: int
+    folder: Path
+    reports: list[pipeline.PlannedReport]
+    carried: dict[str, int]  # file -> the version whose bytes it keeps
+    outputs: dict[str, str]  # file -> sha256, of the carried reports so far
+    revisions: dict[str, tuple[str, ...]]
+
+
+def stage(out_dir: Path | str, year: int, version: int, to_render: list[pipeline.PlannedReport],
+          carried: dict[str, int], previous: tuple[int, dict] | None, *, run_date: str,
+          revisions: dict[str, tuple[str, ...]]) -> Staged:
+    """Start version `version`: a fresh staging folder holding the carried-over reports (checked against
+    the sha256 their manifest recorded); `to_render` as this version issues them. Call under the year's lock."""
+    out = Path(out_dir)
+    folder = versions.stage(out, year, version)
+    outputs = {name: versions.carry(out, year, previous[0], name, folder, previous[1]["outputs"][name])
+               for name in carried} if previous else {}
+    issued = [pipeline.with_edition(r, version=version, run_date=run_date, revision=revisions.get(r.county_code, ()))
+              for r in to_render]
+    return Staged(out, year, version, folder, issued, dict(carried), outputs, revisions)
+
+
+def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluation: "Evaluation", *,
+            run_date: str, sample: bool, incomplete: bool) -> tuple[Path, dict]:
+    """Write the manifest and make the staged version the issued one (an atomic rename): (folder, manifest)."""
+    missing = {r.file_name for r in staged.reports} - set(rendered)
+    if missing:
+        raise ValueError(f"not rendered: {', '.join(sorted(missing))}")
+    findings = {i.department: i.report.findings for i in evaluation.intakes if i.report is not None}
+    manifest = pipeline.build_manifest(
+        fingerprint, year=staged.year, version=staged.version, run_date=run_date, sample=sample,
+        incomplete=incomplete, outputs={**staged.outputs, **rendered}, result=evaluation.result, findings=findings,
+        revisions=staged.revisions, content_keys={r.file_name: r.content_key for r in evaluation.plan},
+        editions={**staged.carried, **{r.file_name: staged.version for r in staged.reports}})
+    return versions.publish(staged.folder, staged.out_dir, staged.year, staged.version, manifest), manifest
+
+
+@dataclass
+class Issued:
+    """What `issue` did: the version it issued (or found unchanged) and its manifest."""
+
+    status: str  # "issued" or "unchanged"
+    version: int
+    folder: Path
+    manifest: dict
+    rendered: tuple[str, ...] = ()
+    carried: tuple[str, ...] = ()
+
+
+def issue(catalogue: Catalogue, intakes: list[pipeline.Intake], ledger: Ledger, out_dir: Path | str, year: int, *,
+          run_date: str, history: dict[int, pd.DataFrame] | None = None, sample: bool = False,
+          allow_incomplete: bool = False, code: str = "", renders: RenderCache | None = None,
+          workers: int = 1) -> Issued:
+    """Evaluate `year` from its checked tables and issue a new version under `out_dir` when anything
+    changed (in this process: the annual flow runs the same operations as tasks). Re-issued reports
+    carry a 修订说明; unchanged ones are carried over byte for byte."""
+    from evaluation.errors import ExitCode, UserError
+
+    problems = pipeline.completeness(intakes)
+    if problems and not allow_incomplete:
+        raise UserError(f"{year}年度数据不完整，未出具评价报告：" + "；".join(problems), ExitCode.REJECTED)
+    out = Path(out_dir)
+    fingerprint = pipeline.input_fingerprint(intakes, catalogue, code, allow_incomplete=allow_incomplete)
+    with versions.year_lock(out, year):
+        version, previous = next_version(out, year, fingerprint)
+        if version is None:
+            return _as_issued("unchanged", out, year, previous)
+        made = evaluate(catalogue, intakes, year, run_date=run_date, version=version, history=history,
+                        sample=sample, code=code)
+        to_render, carried = pipeline.split_plan(made.plan, previous[1] if previous else None)
+        if previous and not to_render:
+            return _as_issued("unchanged", out, year, previous)
+        notes = revision_notes(ledger, previous, intakes, made.result, catalogue, version=version, run_date=run_date,
+                               codes={r.county_code for r in to_render})
+        staged = stage(out, year, version, to_render, carried, previous, run_date=run_date, revisions=notes)
+        rendered = render(staged.reports, staged.folder, renders=renders, workers=workers)
+        folder, manifest = publish(staged, rendered, fingerprint, made, run_date=run_date, sample=sample,
+                                   incomplete=bool(problems))
+    return Issued("issued", version, folder, manifest, tuple(sorted(r.file_name for r in to_render)),
+                  tuple(sorted(carried)))
+
+
+def _as_issued(status: str, out: Path, year: int, previous: tuple[int, dict]) -> Issued:
+    return Issued(status, previous[0], versions.year_dir(out, year) / f"v{previous[0]}", previous[1])
+
+
 # -- history --------------------------------------------------------------------------------------
 
 
@@ -210,8 +338,6 @@ class History:
 def history(ledger: Ledger, deliveries, out_dir: Path, year: int, county: str | None = None) -> History:
     """Submissions, issued versions and deliveries of `year` (`deliveries`: the delivery ledger, or None
     when there is none yet); with `county`, its report in each version and where each figure came from."""
-    from evaluation import versions
-
     delivered: dict[str, list[dict]] = {}
     for row in deliveries.rows(year=year) if deliveries is not None else ():
         if row["status"] == "delivered":
@@ -233,3 +359,27 @@ def history(ledger: Ledger, deliveries, out_dir: Path, year: int, county: str | 
             reports.append(ReportEntry(n, f, edition, m["outputs"][f], tuple(delivered.get(m["outputs"][f], [])),
                                        revision))
     return History(year, ledger.submissions(year), entries, reports, ledger.facts(year, county) if county else None)
+
+
+# -- distribution ---------------------------------------------------------------------------------
+
+
+def distribute(deliveries, out_dir: Path | str, year: int, version: int, recipients, catalogue: Catalogue,
+               channel: str, *, now: Callable[[], str], outbox_dir: Path | None = None, smtp=None,
+               resend_uncertain: bool = False, send: Callable | None = None) -> Distribution:
+    """Send version `version` of `year` over `channel` in this process, each report to each recipient
+    at most once: under the version's distribution lock, plan (`plan_distribution`) and send
+    (`send_planned`; default `send`: deliver_one once, no retries). `now` gives the time to record."""
+    from evaluation.distribution import deliver_one
+    from evaluation.locks import file_lock
+
+    out = Path(out_dir)
+    folder = versions.year_dir(out, year) / f"v{version}"
+    manifest = versions.read_manifest(folder)
+    outbox = outbox_dir or out / "outbox"
+    with file_lock(lock_path(out, year, version), what="distribute"):
+        planned: Planned = plan_distribution(deliveries, manifest, recipients, channel, catalogue, now=now(),
+                                             resend_uncertain=resend_uncertain)
+        send = send or (lambda d: deliver_one(d, folder, deliveries, now=now, outbox_dir=outbox, smtp=smtp,
+                                              resend_uncertain=resend_uncertain))
+        return send_planned(planned, deliveries, send, year=year, version=version, channel=channel)

@@ -202,13 +202,8 @@ def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalo
     if previous is None:
         return {}
     with open_ledger(out_dir, ledger_url) as ledger:
-        old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
-        year = int(previous[1]["year"])
-        old_facts = ledger.facts(year, current_only=False)
-        old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
-        reasons = {s["id"]: s["reason"] for s in ledger.submissions(year) if s["reason"]}
-    return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
-                              run_date=run_date, reasons=reasons, codes=codes)
+        return operations.revision_notes(ledger, previous, intakes, result, catalogue, version=version,
+                                         run_date=run_date, codes=codes)
 
 
 @_task
@@ -388,11 +383,9 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
 
     fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete)
     with versions.year_lock(out, year):  # held since the run started (re-entrant): the version is decided here
-        previous = versions.latest(out, year)
-        if previous and all(previous[1].get(k) == v for k, v in fingerprint.items()):
+        version, previous = operations.next_version(out, year, fingerprint)
+        if version is None:
             return _unchanged(out, year, previous, "inputs, configuration and code are unchanged")
-
-        version = previous[0] + 1 if previous else 1
 
         def call(step: operations.Step, known: dict):
             """The evaluation's steps (operations.EVALUATE); the costly ones as cached tasks."""
@@ -407,36 +400,28 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         made = operations.run_steps(operations.EVALUATE, call=call, intakes=intakes, catalogue=catalogue, year=year,
                                     history=before, version=version, run_date=run_date, sample=sample,
                                     incomplete=bool(problems), code=CODE)
-        result, planned = made["result"], made["plan"]
-        to_render, carried = pipeline.split_plan(planned, previous[1] if previous else None)
+        evaluation = operations.Evaluation(intakes, made["values"], made["result"], made["analysis"], made["info"],
+                                           made["plan"])
+        to_render, carried = pipeline.split_plan(evaluation.plan, previous[1] if previous else None)
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")
-        revisions = revise(previous, intakes, result, catalogue, out_dir, ledger_url, version, run_date,
+        revisions = revise(previous, intakes, evaluation.result, catalogue, out_dir, ledger_url, version, run_date,
                            {r.county_code for r in to_render})
-        staged = versions.stage(out, year, version)
-        outputs = {name: versions.carry(out, year, previous[0], name, staged, previous[1]["outputs"][name])
-                   for name in carried}
+        staged = operations.stage(out, year, version, to_render, carried, previous, run_date=run_date,
+                                  revisions=revisions)
         if carried:
             logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
-        issued = [pipeline.with_edition(report, version=version, run_date=run_date,
-                                        revision=revisions.get(report.county_code, ())) for report in to_render]
         # PDFs rendered earlier from the same contexts (a run that was interrupted) are taken, not rendered again
         renders = RenderCache(cached["result_storage"] / "rendered", CODE)
-        reused, fresh = reuse_rendered(issued, staged, None if cached["refresh_cache"] else renders)
-        outputs.update(reused)
+        rendered, fresh = reuse_rendered(staged.reports, staged.folder, None if cached["refresh_cache"] else renders)
         if fresh and on_dask():
-            outputs.update(_render_on_dask(fresh, staged, renders))
+            rendered.update(_render_on_dask(fresh, staged.folder, renders))
         elif len(fresh) >= render_parallel_from or (fresh and pool is not None):
-            outputs.update(render_batch(fresh, staged, renders, pool))  # a new pool is worth its start-up (about 3 s)
+            rendered.update(render_batch(fresh, staged.folder, renders, pool))  # a new pool costs ~3 s to start
         else:
-            outputs.update({report.file_name: render(report, staged, renders) for report in fresh})
-        findings = {i.department: i.report.findings for i in intakes if i.report is not None}
-        manifest = pipeline.build_manifest(
-            fingerprint, year=year, version=version, run_date=run_date, sample=sample, incomplete=bool(problems),
-            outputs=outputs, result=result, findings=findings, revisions=revisions,
-            content_keys={r.file_name: r.content_key for r in planned},
-            editions={**carried, **{r.file_name: version for r in to_render}})
-        folder = versions.publish(staged, out, year, version, manifest)
+            rendered.update({report.file_name: render(report, staged.folder, renders) for report in fresh})
+        folder, manifest = operations.publish(staged, rendered, fingerprint, evaluation, run_date=run_date,
+                                              sample=sample, incomplete=bool(problems))
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)
@@ -448,7 +433,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         description="Annual evaluation summary",
     )
     return Completed(message=f"issued v{version}", data={
-        "status": "issued", "version": version, "folder": str(folder), "files": sorted(outputs),
+        "status": "issued", "version": version, "folder": str(folder), "files": sorted(manifest["outputs"]),
         "rendered": sorted(r.file_name for r in to_render), "carried": sorted(carried),
         "incomplete": bool(problems), "scores": manifest["scores"], "revisions": manifest["revisions"]})
 

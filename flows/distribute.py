@@ -41,11 +41,8 @@ from evaluation.distribution import (
     TransientDeliveryError,
     check_smtp,
     deliver_one,
-    describe,
-    describe_held,
-    make_plan,
-    recover_interrupted,
 )
+from evaluation.distribution.runs import Distribution, lock_path, plan_distribution, send_planned
 from evaluation.distribution.recipients import RecipientsError, SmtpSettings, load_recipients
 from evaluation.errors import Busy, ExitCode, UserError
 from evaluation.locks import describe_holder, file_lock
@@ -53,13 +50,7 @@ from evaluation.resources import open_deliveries, today, utc_now
 from flows.retrying import retry_on
 
 CHANNELS = ("outbox", "email")
-STATUS_ZH = {"delivered": "已送达", "skipped": "此前已送达", "failed": "失败", "uncertain": "结果不确定",
-             "not_attempted": "未尝试"}
 RETRIES = 2  # per mail, only when it cannot have arrived; with 1 s backoff: 1 s, then 2 s
-
-
-def lock_path(out: Path, year: int, version: int) -> Path:
-    return versions.year_dir(out, year) / f".distribute-v{int(version)}.lock"
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -188,35 +179,35 @@ def _distribute_locked(*, year: int, version: int, channel: str, out: Path, fold
     logger = get_run_logger()
     with open_deliveries(out, ledger_url) as ledger:
         try:
-            if not dry_run:
-                swept = recover_interrupted(manifest, ledger, channel, utc_now())
-                if swept:
-                    logger.warning("%d deliveries left 'sending' by an interrupted run are now 'uncertain'", swept)
-            plan = make_plan(manifest, book, ledger, channel, catalogue, resend_uncertain=resend_uncertain)
+            planned = plan_distribution(ledger, manifest, book, channel, catalogue, now=utc_now(),
+                                        resend_uncertain=resend_uncertain, dry_run=dry_run)
         except DistributionError as exc:
             return _refuse(str(exc))
+        if planned.swept:
+            logger.warning("%d deliveries left 'sending' by an interrupted run are now 'uncertain'", planned.swept)
         if dry_run:
-            lines = (describe(plan.send) if plan.send or not plan.uncertain else []) + describe_held(plan.uncertain)
+            lines = planned.lines()
             logger.info("dry run %s v%d over %s: %d to send, %d held back as uncertain, %d delivered earlier",
-                        year, version, channel, len(plan.send), len(plan.uncertain), len(plan.delivered))
+                        year, version, channel, len(planned.send), len(planned.uncertain), planned.delivered)
             create_markdown_artifact(key=f"distribution-plan-{year}-v{version}",
                                      markdown="\n".join(f"- {line}" for line in lines),
                                      description=f"{year} v{version} dry run over {channel}")
             return {"status": "dry-run", "code": int(ExitCode.OK), "version": version, "lines": lines,
-                    "planned": len(plan.send), "uncertain": len(plan.uncertain)}
+                    "planned": len(planned.send), "uncertain": len(planned.uncertain)}
         logger.info("%s v%d: %d deliveries over %s (%d held back as uncertain, %d delivered earlier)", year, version,
-                    len(plan.send), channel, len(plan.uncertain), len(plan.delivered))
-        if channel == "email" and plan.send:
+                    len(planned.send), channel, len(planned.uncertain), planned.delivered)
+        if channel == "email" and planned.send:
             refusal = _reach(smtp, check_attempts, check_backoff_seconds)  # type: ignore[arg-type]
             if refusal is not None:
                 return refusal
-        held = [(d, Outcome(d.recipient.id, d.file_name, channel, "uncertain", None,
-                            (ledger.get(d.recipient.id, d.report_sha256, channel) or {}).get("last_error")
-                            or "此前的发送结果不确定"))
-                for d in plan.uncertain]
-        sent, stopped = _send_all(plan.send, folder, ledger, channel, smtp, Path(outbox_dir) if outbox_dir
-                                  else out / "outbox", resend_uncertain, retries, retry_backoff_seconds)
-    return _result(year, version, channel, held + sent, len(plan.delivered), stopped)
+        send = _sender(folder, ledger, channel, smtp, Path(outbox_dir) if outbox_dir else out / "outbox",
+                       resend_uncertain, retries, retry_backoff_seconds)
+
+        def progress(i: int, total: int, delivery: Delivery, outcome: Outcome) -> None:
+            logger.info("[%d/%d] %s -> %s: %s", i, total, delivery.file_name, delivery.recipient.id, outcome.status)
+
+        done = send_planned(planned, ledger, send, year=year, version=version, channel=channel, progress=progress)
+    return _result(done)
 
 
 def _reach(smtp: SmtpSettings, attempts: int, backoff: float):
@@ -233,67 +224,40 @@ def _reach(smtp: SmtpSettings, attempts: int, backoff: float):
                    "请确认邮件服务器已启动、recipients.yaml 中 smtp 的地址和端口正确后再运行。", ExitCode.UNREACHABLE)
 
 
-def _send_all(plan: list[Delivery], folder: Path, ledger: DeliveryLedger, channel: str, smtp: SmtpSettings | None,
-              outbox: Path, resend_uncertain: bool, retries: int,
-              backoff: float) -> tuple[list[tuple[Delivery, Outcome]], str | None]:
-    """Each delivery in turn; after one fails because the server is unreachable, the rest are not attempted."""
-    logger = get_run_logger()
+def _sender(folder: Path, ledger: DeliveryLedger, channel: str, smtp: SmtpSettings | None, outbox: Path,
+            resend_uncertain: bool, retries: int, backoff: float):
+    """send(delivery) -> Outcome through the channel's task (email: retried with backoff); a failed
+    task's error is raised, as evaluation.distribution.runs.send_planned expects."""
     if channel == "outbox":
         sender, arg = to_outbox, outbox
     else:
         sender, arg = send_email.with_options(retries=max(0, int(retries)),
                                               retry_delay_seconds=exponential_backoff(backoff)), smtp
-    done: list[tuple[Delivery, Outcome]] = []
-    stopped: str | None = None
-    for i, delivery in enumerate(plan, 1):
-        if stopped is not None:
-            done.append((delivery, Outcome(delivery.recipient.id, delivery.file_name, channel, "not_attempted", None,
-                                           "邮件服务器无法连接，已停止发送，本封未尝试")))
-            continue
+
+    def send(delivery: Delivery) -> Outcome:
         state = sender(delivery, folder, ledger, arg, resend_uncertain, return_state=True)
         if state.is_failed():
-            error = state.result(raise_on_failure=False)
-            reason = getattr(error, "reason", None) or str(error)
-            outcome = Outcome(delivery.recipient.id, delivery.file_name, channel, "failed", None, reason)
-            if getattr(error, "unreachable", False):
-                stopped = reason
-        else:
-            outcome = state.result()
-        logger.info("[%d/%d] %s -> %s: %s", i, len(plan), delivery.file_name, delivery.recipient.id, outcome.status)
-        done.append((delivery, outcome))
-    return done, stopped
+            raise state.result(raise_on_failure=False)
+        return state.result()
+
+    return send
 
 
-def _result(year: int, version: int, channel: str, done: list[tuple[Delivery, Outcome]], earlier: int,
-            stopped: str | None):
-    rows = [{"收件人": f"{d.recipient.name} <{d.recipient.email}>", "报告": d.file_name, "版次": d.version,
-             "方式": channel, "结果": STATUS_ZH.get(o.status, o.status), "Message-ID": o.message_id or "",
-             "说明": o.error or ""} for d, o in done]
-    counts = {status: sum(1 for _, o in done if o.status == status) for status in STATUS_ZH}
-    counts["skipped"] += earlier
+def _result(done: Distribution):
+    """The run's state: its data is what the CLI prints; its message the one Chinese sentence."""
+    status, code, message = done.verdict()
+    rows = done.rows()
     if rows:
-        create_table_artifact(key=f"deliveries-{year}-v{version}", table=rows,
-                              description=f"{year} v{version} deliveries over {channel}")
-    data = {"version": version, "year": year, "channel": channel, "counts": counts, "rows": rows}
-    if stopped is not None:
-        message = (f"发送过程中{stopped.removesuffix('，稍后重试')}，重试后仍不行，已停止发送："
-                   f"{counts['not_attempted']} 份未尝试。请在服务器恢复后重新运行，已送达的不会重发。")
-        return Failed(message=message, data={**data, "status": "unreachable", "code": int(ExitCode.UNREACHABLE),
-                                             "message": message})
-    if counts["failed"]:
-        message = f"{counts['failed']} 份报告未能送达"
-        return Failed(message=message, data={**data, "status": "partial", "code": int(ExitCode.REJECTED),
-                                             "message": message})
-    if counts["uncertain"]:
-        message = (f"{counts['uncertain']} 份邮件发送结果不确定，未自动重发。请先向收件人核实是否收到；"
-                   "如需重发，加 --resend-uncertain 再运行（将重新发送本版全部结果不确定的邮件）。")
-        return Failed(message=message, data={**data, "status": "uncertain", "code": int(ExitCode.UNCERTAIN),
-                                             "message": message})
-    if not done:
-        get_run_logger().info("nothing to send: %d v%d is delivered to everyone", year, version)
-        return Completed(message="nothing to send", data={**data, "status": "nothing", "code": int(ExitCode.OK)})
-    return Completed(message=f"{counts['delivered']} delivered", data={**data, "status": "sent",
-                                                                       "code": int(ExitCode.OK)})
+        create_table_artifact(key=f"deliveries-{done.year}-v{done.version}", table=rows,
+                              description=f"{done.year} v{done.version} deliveries over {done.channel}")
+    data = {"version": done.version, "year": done.year, "channel": done.channel, "counts": done.counts(),
+            "rows": rows, "status": status, "code": int(code)}
+    if message is not None:
+        return Failed(message=message, data={**data, "message": message})
+    if status == "nothing":
+        get_run_logger().info("nothing to send: %d v%d is delivered to everyone", done.year, done.version)
+        return Completed(message="nothing to send", data=data)
+    return Completed(message=f"{data['counts']['delivered']} delivered", data=data)
 
 
 def _secret_login(name: str) -> tuple[str, str] | str:

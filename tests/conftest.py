@@ -46,7 +46,17 @@ def sample_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory):
+def rendered_pdfs(tmp_path_factory) -> Path:
+    """The folder of PDFs rendered by this session (keyed on everything that shapes their bytes), shared
+    by every pytest worker: entries are written atomically, and a damaged one is rendered again."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "rendered-pdfs"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory, rendered_pdfs):
     """One Prefect test server for the whole session (it costs about 8 s to start), and one task
     cache for the flows this worker runs (see tests.flowtools.SHARED_CACHE)."""
     from tests import flowtools
@@ -54,12 +64,7 @@ def prefect_harness(tmp_path_factory):
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     flowtools.SHARED_CACHE = tmp_path_factory.mktemp("task-cache")
-    # Rendered PDFs (keyed on everything that shapes their bytes) are shared by every pytest worker:
-    # their entries are written atomically, and a damaged one is rendered again.
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "rendered-pdfs"
-    shared.mkdir(exist_ok=True)
-    (flowtools.SHARED_CACHE / "rendered").symlink_to(shared, target_is_directory=True)
+    (flowtools.SHARED_CACHE / "rendered").symlink_to(rendered_pdfs, target_is_directory=True)
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

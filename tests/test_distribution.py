@@ -212,6 +212,33 @@ def test_outbox_gives_each_recipient_only_its_own_report(catalogue, recipients, 
     assert ledger.rows(YEAR, 1)[0]["attempts"] == 1
 
 
+def test_the_distribute_operation_sends_once_and_says_what_became_of_each(catalogue, recipients, ledger, v1, reports):
+    """operations.distribute (what the flow runs, with a plain send): 10 delivered, then nothing to send;
+    a send that raises with `unreachable` stops the rest, which are reported as not attempted."""
+    import json
+
+    from evaluation import operations
+
+    folder, manifest = v1
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    done = operations.distribute(ledger, reports, YEAR, 1, recipients, catalogue, "outbox", now=lambda: NOW)
+    assert done.counts() == {"delivered": 10, "skipped": 0, "failed": 0, "uncertain": 0, "not_attempted": 0}
+    assert done.verdict()[0] == "sent" and done.rows()[0]["结果"] == "已送达"
+    again = operations.distribute(ledger, reports, YEAR, 1, recipients, catalogue, "outbox", now=lambda: NOW)
+    assert again.verdict() == ("nothing", 0, None) and again.counts()["skipped"] == 10
+
+    class Down(Exception):
+        reason, unreachable = "无法连接邮件服务器", True
+
+    def down(delivery):
+        raise Down()
+
+    cut = operations.distribute(ledger, reports, YEAR, 1, recipients, catalogue, "email", now=lambda: NOW, send=down)
+    assert cut.counts()["failed"] == 1 and cut.counts()["not_attempted"] == 9
+    status, code, message = cut.verdict()
+    assert status == "unreachable" and code == 7 and "9 份未尝试" in message
+
+
 def test_changed_pdf_is_refused(catalogue, recipients, ledger, v1, tmp_path):
     folder, manifest = v1
     todo = make_plan(manifest, recipients, ledger, "outbox", catalogue).send

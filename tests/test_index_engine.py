@@ -272,24 +272,35 @@ def test_winsorise_and_log_ct_by_hand():
     assert m.treat_column(np.array([1.0, 2.0]))[1].method == "untreatable"
 
 
-def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp_path):
+def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp_path, rendered_pdfs):
     """One engine (issue 16): the county index is the engine's mask/normalise/impute/weight/aggregate
-    steps; a version's manifest keeps their inputs, so `twomountains index --manifest` gives its scores."""
+    steps; a version's manifest keeps their inputs, so `twomountains index --manifest` gives its scores.
+    The version is issued by the same operations the annual flow runs, here in this process."""
     import json
 
-    from evaluation import operations, pipeline
+    from evaluation import operations
     from evaluation.catalogue import load_catalogue
+    from evaluation.reporting.rendercache import RenderCache
+    from evaluation.resources import open_ledger
+    from evaluation.versions import code_hash
 
     catalogue = load_catalogue(REPO / "config")
-    year = operations.evaluate(catalogue, operations.check_folder(catalogue, REPO / "data" / "sample", 2023), 2023,
-                               run_date="2024-03-01", analyse=False)
-    result = year.result
+    intakes = operations.check_folder(catalogue, REPO / "data" / "sample", 2023)
+    reports = tmp_path / "reports"
+    with open_ledger(reports) as ledger:
+        operations.record(ledger, intakes, catalogue, "2024-03-01T00:00:00+00:00")
+        kw = dict(run_date="2024-03-01", sample=True, code=code_hash(), workers=2,
+                  renders=RenderCache(rendered_pdfs, code_hash()))
+        issued = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
+        assert issued.status == "issued" and issued.version == 1 and len(issued.rendered) == 10
+        assert sorted(p.name for p in issued.folder.iterdir()) == sorted([*issued.manifest["outputs"], "manifest.json"])
+        again = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
+        assert again.status == "unchanged" and again.version == 1
+    manifest = issued.manifest
+    result = operations.evaluate(catalogue, intakes, 2023, run_date="2024-03-01", analyse=False).result
     assert [next(iter(s)) for s in result.steps] == ["mask", "normalise", "impute", "weight", "aggregate"]
     assert result.log[0].startswith("mask:") and len(result.log) == 5
-    manifest = pipeline.build_manifest({}, year=2023, version=1, run_date="2024-03-01", sample=True, incomplete=False,
-                                       outputs={}, result=result, findings={})
-    path = tmp_path / "manifest.json"
-    path.write_text(json.dumps(manifest, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    path = issued.folder / "manifest.json"
     out = tmp_path / "again.csv"
     done = CliRunner().invoke(app, ["index", "--manifest", str(path), "--out", str(out)])
     assert done.exit_code == 0, done.output
