@@ -35,11 +35,15 @@ LINK_ARTIFACTS_MAX = 50  # above this many PDFs, one markdown artifact lists the
 
 
 @_task
-def receive(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
-    """Read a bureau's file from the drop folder (local disk: no retries)."""
-    intake = pipeline.receive_one(expected, catalogue, year, data_dir)
-    get_run_logger().info("receive %s %d: %s (%s)", expected.department, year, intake.status, intake.file)
-    return intake
+def receive(expected: list[Expected], catalogue: Catalogue, year: int, data_dir: str) -> list[pipeline.Intake]:
+    """Read the bureaus' files from the drop folder (local disk: no retries). One task for the folder,
+    not one per file: each task run costs the Prefect server about 60 ms of CPU."""
+    intakes = []
+    for e in expected:
+        intake = pipeline.receive_one(e, catalogue, year, data_dir)
+        get_run_logger().info("receive %s %d: %s (%s)", e.department, year, intake.status, intake.file)
+        intakes.append(intake)
+    return intakes
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(1),
@@ -68,10 +72,12 @@ def check(intake: pipeline.Intake, catalogue: Catalogue, previous, gate: Gate, c
 def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir: str, previous, gate: Gate,
              check_task, out_dir: str, ledger_url: str | None) -> list[pipeline.Intake]:
     """Receive (or fetch) and check each expected table; a source down after its retries counts as missing."""
+    folder = [e for e in expected if e.kind == "folder"]
+    from_folder = iter(receive(folder, catalogue, year, data_dir) if folder else [])
     received = []
     for e in expected:
         if e.kind == "folder":
-            received.append(receive(e, catalogue, year, data_dir))
+            received.append(next(from_folder))
             continue
         state = fetch(e, catalogue, year, data_dir, return_state=True)
         if state.is_failed():
