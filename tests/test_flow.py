@@ -110,9 +110,13 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     assert "未完整（临时）" in text and "生态环境局" in text
 
 
-def test_cli_refuses_incomplete_data_without_a_traceback(sample_copy, tmp_path):
+def test_cli_refuses_incomplete_data_without_a_traceback(prefect_harness, sample_copy, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
     (sample_copy / "2023" / "财政局_2023年生态补偿与绿色金融.csv").unlink()
-    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "ph")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # the session's Prefect server (PREFECT_API_URL): no temporary server to start (test_faults.py runs those)
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "ph")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": PREFECT_API_URL.value()}
     proc = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--year", "2023", "--data", str(sample_copy),
          "--out", str(tmp_path / "reports")],
