@@ -272,22 +272,29 @@ def w_entropy(frame: pd.DataFrame) -> pd.Series:
 # -- aggregation ------------------------------------------------------------------------
 
 
-def _weight_frame(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.DataFrame:
+def _weights(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> np.ndarray:
     """Weights per cell: a Series (one weight per child) is broadcast over the units; a frame
     (one weight per unit and child, e.g. zone-dependent) is used as is. NaN children weigh 0."""
     if isinstance(weights, pd.DataFrame):
-        w = weights.reindex(index=children.index, columns=children.columns).astype(float)
+        w = weights.reindex(index=children.index, columns=children.columns).to_numpy(dtype=float, copy=True)
     else:
-        w = pd.DataFrame(np.broadcast_to(weights.reindex(children.columns).to_numpy(dtype=float), children.shape),
-                         index=children.index, columns=children.columns)
-    return w.where(children.notna(), 0.0)
+        w = np.broadcast_to(weights.reindex(children.columns).to_numpy(dtype=float), children.shape).copy()
+    w[children.isna().to_numpy()] = 0.0
+    return w
+
+
+def _weight_frame(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(_weights(children, weights), index=children.index, columns=children.columns)
 
 
 def a_amean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:
     """Weighted arithmetic mean per unit; NaN children are skipped and the weights renormalised."""
-    w = _weight_frame(children, weights)
+    w = _weights(children, weights)
+    x = np.nan_to_num(children.to_numpy(dtype=float), nan=0.0)
     total = w.sum(axis=1)
-    return (children.fillna(0.0) * w).sum(axis=1) / total.where(total > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (x * w).sum(axis=1) / np.where(total > 0, total, np.nan)
+    return pd.Series(mean, index=children.index)
 
 
 def a_gmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:

@@ -75,6 +75,11 @@ class IndexSpec:
 
     def meta(self) -> pd.DataFrame:
         """The engine's iMeta: indicators (level 1) under dimensions (level 2) under the index (level 3)."""
+        if "_meta" not in self.__dict__:  # made once per spec (a Monte Carlo run scores hundreds of times)
+            self.__dict__["_meta"] = self._make_meta()
+        return self.__dict__["_meta"].copy()
+
+    def _make_meta(self) -> pd.DataFrame:
         ind = self.indicators
         rows = [{"iCode": code, "Level": 1, "Parent": row["dimension"], "Direction": float(row["direction"]),
                  "Weight": float(row["weight"]), "Type": "Indicator", "GoalLow": float(row["low"]),
