@@ -13,8 +13,7 @@ a render cache); none imports Prefect, reads the clock or picks a folder on its 
                    then (after render) write the manifest and rename the staged folder into place
     issue          all of the above in this process (the annual flow runs the same operations as tasks)
     history        submissions, versions, deliveries and provenance of a year (`twomountains history`)
-    plan_distribution, send_planned
-                   distribute a version: plan its deliveries over a channel, send them with the `send` handed
+    distribute     distribute a version (evaluation.distribution.runs: plan_distribution, send_planned): plan its deliveries over a channel, send them with the `send` handed
                    in (deliver_one, or the flow's retried task), and say what became of each
 
 The evaluation's shape is data (`EVALUATE`): named steps with the names of what each takes and
@@ -26,17 +25,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue
-from evaluation.distribution.runs import Distribution, Planned, lock_path, plan_distribution, send_planned
 from evaluation.ingest import IngestError, discover, receive_file
 from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting.rendercache import RenderCache
 from evaluation.validation import Gate
+
+if TYPE_CHECKING:
+    from evaluation.distribution.runs import Distribution
 
 
 # -- intake ---------------------------------------------------------------------------------------
@@ -370,7 +371,9 @@ def distribute(deliveries, out_dir: Path | str, year: int, version: int, recipie
     """Send version `version` of `year` over `channel` in this process, each report to each recipient
     at most once: under the version's distribution lock, plan (`plan_distribution`) and send
     (`send_planned`; default `send`: deliver_one once, no retries). `now` gives the time to record."""
+    # imported here: `twomountains validate` imports this module and should not pay for the mail stack
     from evaluation.distribution import deliver_one
+    from evaluation.distribution.runs import lock_path, plan_distribution, send_planned
     from evaluation.locks import file_lock
 
     out = Path(out_dir)
@@ -378,7 +381,7 @@ def distribute(deliveries, out_dir: Path | str, year: int, version: int, recipie
     manifest = versions.read_manifest(folder)
     outbox = outbox_dir or out / "outbox"
     with file_lock(lock_path(out, year, version), what="distribute"):
-        planned: Planned = plan_distribution(deliveries, manifest, recipients, channel, catalogue, now=now(),
+        planned = plan_distribution(deliveries, manifest, recipients, channel, catalogue, now=now(),
                                              resend_uncertain=resend_uncertain)
         send = send or (lambda d: deliver_one(d, folder, deliveries, now=now, outbox_dir=outbox, smtp=smtp,
                                               resend_uncertain=resend_uncertain))
