@@ -142,6 +142,11 @@ class Evaluation:
     info: object  # RunInfo
     plan: list[pipeline.PlannedReport] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, made: dict) -> "Evaluation":
+        """From what `run_steps` gave and made running EVALUATE."""
+        return cls(made["intakes"], made["values"], made["result"], made["analysis"], made["info"], made["plan"])
+
     def report(self, code: str) -> pipeline.PlannedReport:
         """The planned report of a county (or the city, for the summary)."""
         return next(r for r in self.plan if r.county_code == code)
@@ -160,7 +165,7 @@ def evaluate(catalogue: Catalogue, intakes: list[pipeline.Intake], year: int, *,
                      version=version, run_date=run_date, sample=sample,
                      incomplete=bool(pipeline.completeness(intakes)), code=code,
                      **({} if analyse else {"analysis": None}))
-    return Evaluation(intakes, made["values"], made["result"], made["analysis"], made["info"], made["plan"])
+    return Evaluation.of(made)
 
 
 def render(reports: list[pipeline.PlannedReport], folder: Path, *, renders: RenderCache | None = None,

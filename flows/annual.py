@@ -406,8 +406,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         made = operations.run_steps(operations.EVALUATE, call=call, intakes=intakes, catalogue=catalogue, year=year,
                                     history=before, version=version, run_date=run_date, sample=sample,
                                     incomplete=bool(problems), code=CODE)
-        evaluation = operations.Evaluation(intakes, made["values"], made["result"], made["analysis"], made["info"],
-                                           made["plan"])
+        evaluation = operations.Evaluation.of(made)
         to_render, carried = pipeline.split_plan(evaluation.plan, previous[1] if previous else None)
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")
