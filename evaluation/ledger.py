@@ -303,25 +303,31 @@ class Ledger:
 
     def facts(self, year: int, county: str | None = None, *, current_only: bool = True) -> pd.DataFrame:
         """Facts with provenance (submission hash, original file, sheet, row)."""
-        with Session(self.engine) as session:
-            query = (
-                select(FactRow, SubmissionRow.original_name, SubmissionRow.received_at, SubmissionRow.superseded_by,
-                       SubmissionRow.sha256)
-                .join(SubmissionRow, FactRow.submission_id == SubmissionRow.id)
-                .where(FactRow.year == year)
-            )
-            if county is not None:
-                query = query.where(FactRow.county_code == county)
-            if current_only:
-                query = query.where(SubmissionRow.superseded_by.is_(None))
-            records = [
-                {**{c: getattr(f, c) for c in FACT_COLUMNS}, "original_name": name, "received_at": at,
-                 "superseded_by": sup, "sha256": sha}
-                for f, name, at, sup, sha in session.execute(query).all()
-            ]
+        # plain columns, not ORM objects: at 300 counties a year has 70,000 facts, and building an object
+        # per row took about a second and a half per call
+        query = (
+            select(*(FactRow.__table__.c[c] for c in FACT_COLUMNS), SubmissionRow.original_name,
+                   SubmissionRow.received_at, SubmissionRow.superseded_by, SubmissionRow.sha256)
+            .join(SubmissionRow, FactRow.submission_id == SubmissionRow.id)
+            .where(FactRow.year == year)
+        )
+        if county is not None:
+            query = query.where(FactRow.county_code == county)
+        if current_only:
+            query = query.where(SubmissionRow.superseded_by.is_(None))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
         columns = FACT_COLUMNS + ["original_name", "received_at", "superseded_by", "sha256"]
-        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame = pd.DataFrame.from_records(rows, columns=columns)
         return frame.sort_values(["county_code", "department", "variable_id", "received_at"]).reset_index(drop=True)
+
+    def departments_with_facts(self, year: int) -> set[str]:
+        """The bureaus whose current submission for `year` holds accepted figures."""
+        query = (select(FactRow.department).distinct()
+                 .join(SubmissionRow, FactRow.submission_id == SubmissionRow.id)
+                 .where(FactRow.year == year, SubmissionRow.superseded_by.is_(None)))
+        with self.engine.connect() as connection:
+            return set(connection.scalars(query))
 
 
 # -- schema migration -------------------------------------------------------------

@@ -75,7 +75,7 @@ def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame 
 
 def backfill_needed(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: Path | str | None) -> list[Expected]:
     """A past year's tables that the ledger has nothing accepted for but the sources may have."""
-    known = set(ledger.facts(year)["department"])  # one query for every bureau
+    known = ledger.departments_with_facts(year)  # one query for every bureau
     return [e for e in discover(data_dir or ".", year, catalogue) if e.present and e.department not in known]
 
 
