@@ -145,15 +145,22 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     zone = catalogue.zone_types[county.zone]
     dims = catalogue.dimensions
     zone_avg = result.zone_means().loc[county.zone]
+    # the county's row of each frame, read once (300 reports x 270 single-cell lookups took seconds)
+    raw, normalised, contributions = (f.loc[code].to_dict() for f in (result.raw, result.normalised, result.contributions))
+    applicable, imputed, weights = (f.loc[code].to_dict() for f in (result.applicable, result.imputed, result.weights))
+    dim_scores, dim_weights = (f.loc[code].to_dict() for f in (result.dimension_scores, result.dimension_weights))
+    progress = analysis.progress.loc[code].to_dict() if analysis.progress is not None else None
+    previous = (analysis.previous_raw.loc[code].to_dict()
+                if analysis.previous_raw is not None and code in analysis.previous_raw.index else None)
     dim_rows = [
         {
             "id": d.id,
             "name": d.name,
-            "weight": fmt_percent(result.dimension_weights.at[code, d.id]),
-            "score": fmt_score(result.dimension_scores.at[code, d.id]),
+            "weight": fmt_percent(dim_weights[d.id]),
+            "score": fmt_score(dim_scores[d.id]),
             "zone_avg": fmt_score(zone_avg[d.id]),
-            "points": fmt_score(result.dimension_scores.at[code, d.id] * result.dimension_weights.at[code, d.id]),
-            "change": fmt_change(analysis.progress.at[code, d.id]) if analysis.progress is not None else "—",
+            "points": fmt_score(dim_scores[d.id] * dim_weights[d.id]),
+            "change": fmt_change(progress[d.id]) if progress is not None else "—",
         }
         for d in dims
     ]
@@ -164,15 +171,15 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     dim_name = {d.id: f"{d.id} {d.name}" for d in dims}
     rows, not_applicable, notes = [], [], list(info.notes)
     for ind in catalogue.indicators:
-        if not result.applicable.at[code, ind.id]:
+        if not applicable[ind.id]:
             not_applicable.append(ind.name)
             continue
-        imputed = bool(result.imputed.at[code, ind.id])
-        if imputed:
+        is_imputed = bool(imputed[ind.id])
+        if is_imputed:
             notes.append(f"“{ind.name}”缺失，按规则计最低分（{catalogue.missing_score:g}分），保留其权重。")
         arrow, arrow_class = "—", "same"
-        if analysis.previous_raw is not None and ind.id in analysis.previous_raw.columns:
-            before, now = analysis.previous_raw.at[code, ind.id], result.raw.at[code, ind.id]
+        if previous is not None and ind.id in previous:
+            before, now = previous[ind.id], raw[ind.id]
             if pd.notna(before) and pd.notna(now):
                 delta = now - before
                 if abs(delta) <= 1e-9 * max(1.0, abs(before)):
@@ -185,14 +192,14 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "change_class": arrow_class,
             "dimension": dim_name[ind.dimension],
             "name": ind.name,
-            "value": fmt_value(result.raw.at[code, ind.id], ind.unit),
+            "value": fmt_value(raw[ind.id], ind.unit),
             "unit": ind.unit,
             "goalposts": f"{fmt_goalpost(ind.goalposts[0])} ~ {fmt_goalpost(ind.goalposts[1])}",
             "direction": "正向" if ind.direction > 0 else "逆向",
-            "score": fmt_score(result.normalised.at[code, ind.id]),
-            "points": f"{result.contributions.at[code, ind.id]:.2f}",
+            "score": fmt_score(normalised[ind.id]),
+            "points": f"{contributions[ind.id]:.2f}",
             "source": "、".join(dict.fromkeys(info.sources.get(v, "—") for v in ind.inputs)),
-            "imputed": imputed,
+            "imputed": is_imputed,
         })
     if not county.verified:
         notes.insert(0, f"本县区主体功能区类型（{zone.name}）尚未经主管部门确认，按配置中的暂定类型评价。")
@@ -209,13 +216,13 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "zone_rank": int(result.zone_rank[code]),
             "zone_rank_of": int(result.zone_size[code]),
             "zone_name": zone.name,
-            "change": fmt_change(analysis.progress.at[code, "overall"]) if analysis.progress is not None else "—",
+            "change": fmt_change(progress["overall"]) if progress is not None else "—",
             "rank_interval": fmt_interval(unc["rank_p05"], unc["rank_median"], unc["rank_p95"]) if unc is not None else "—",
             "zone_rank_interval": (fmt_interval(unc["zone_rank_p05"], unc["zone_rank_median"], unc["zone_rank_p95"])
                                    if unc is not None else "—"),
         },
-        "strengths": [{"name": names[i], "score": fmt_score(result.normalised.at[code, i])} for i in best],
-        "weaknesses": [{"name": names[i], "score": fmt_score(result.normalised.at[code, i])} for i in worst],
+        "strengths": [{"name": names[i], "score": fmt_score(normalised[i])} for i in best],
+        "weaknesses": [{"name": names[i], "score": fmt_score(normalised[i])} for i in worst],
         "readiness": {
             "checks": [{"name": c.name, "value": "—" if c.value is None else fmt_value(c.value), "threshold": c.threshold,
                         "status": {True: "达标", False: "未达标", None: "缺数据"}[c.met],
@@ -226,7 +233,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         "dimensions": dim_rows,
         "radar": {
             "labels": [d.name for d in dims],
-            "county": [round(float(result.dimension_scores.at[code, d.id]), 1) for d in dims],
+            "county": [round(float(dim_scores[d.id]), 1) for d in dims],
             "zone_avg": [round(float(zone_avg[d.id]), 1) for d in dims],
             "county_label": county.name,
             "zone_label": f"{zone.name}平均",
@@ -234,11 +241,11 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         "indicators": rows,
         "trend": _trend(analysis, code, catalogue, result, info.year),
         "appendix": [
-            {"dimension": dim_name[d.id], "weight": fmt_percent(result.dimension_weights.at[code, d.id]),
+            {"dimension": dim_name[d.id], "weight": fmt_percent(dim_weights[d.id]),
              "detail": "、".join(
-                 f"{ind.name} {result.weights.at[code, ind.id] * result.dimension_weights.at[code, d.id] * 100:.1f}%"
+                 f"{ind.name} {weights[ind.id] * dim_weights[d.id] * 100:.1f}%"
                  for ind in catalogue.indicators
-                 if ind.dimension == d.id and result.applicable.at[code, ind.id])}
+                 if ind.dimension == d.id and applicable[ind.id])}
             for d in dims
         ],
         "not_applicable": not_applicable,
