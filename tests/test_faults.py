@@ -26,9 +26,11 @@ def home(tmp_path_factory) -> Path:
     return prefect_home(tmp_path_factory.mktemp("prefect-home"))
 
 
-def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # each CLI starts its temporary server
-    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200"}
+def _env(home: Path, api_url: str | None = None) -> dict:
+    """Each CLI starts its temporary server, unless `api_url` names a running one."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLUMNS": "200",
+            **({"PREFECT_API_URL": api_url} if api_url else {})}
 
 
 def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -47,11 +49,11 @@ def _invoke(*args: str):
     return result
 
 
-def _popen(*args: str, home: Path, log: Path) -> subprocess.Popen:
+def _popen(*args: str, home: Path, log: Path, api_url: str | None = None) -> subprocess.Popen:
     """A CLI process writing to `log` (a pipe nobody reads would fill up and stall it)."""
     with open(log, "wb") as fh:
         return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], stdout=fh, stderr=subprocess.STDOUT,
-                                cwd=REPO, env=_env(home), start_new_session=True)
+                                cwd=REPO, env=_env(home, api_url), start_new_session=True)
 
 
 def _output(log: Path) -> str:
@@ -80,11 +82,14 @@ def _mount(*args: str) -> None:
 # -- concurrent runs ---------------------------------------------------------------
 
 
-def test_two_runs_at_once_on_a_fresh_folder(home, tmp_path):
-    """Defect: two `run`s at once on a fresh folder ended in an IntegrityError traceback."""
+def test_two_runs_at_once_on_a_fresh_folder(prefect_harness, home, tmp_path):
+    """Defect: two `run`s at once on a fresh folder ended in an IntegrityError traceback (in the ledger). Both
+    report to the session's Prefect server, as two analysts' runs would to a deployed one."""
+    from prefect.settings import PREFECT_API_URL
+
     out = tmp_path / "reports"
     logs = [tmp_path / f"run{i}.log" for i in range(2)]
-    procs = [_popen(*_run_args(out), home=home, log=log) for log in logs]
+    procs = [_popen(*_run_args(out), home=home, log=log, api_url=PREFECT_API_URL.value()) for log in logs]
     for p in procs:
         p.wait(timeout=400)
     outputs = [_output(log) for log in logs]
