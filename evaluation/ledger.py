@@ -303,8 +303,8 @@ class Ledger:
 
     def facts(self, year: int, county: str | None = None, *, current_only: bool = True) -> pd.DataFrame:
         """Facts with provenance (submission hash, original file, sheet, row)."""
-        # plain columns, not ORM objects: at 300 counties a year has 70,000 facts, and building an object
-        # per row took about a second and a half per call
+        # plain columns, not ORM objects: at 300 counties (8,100 facts a year) building an object per row
+        # made each call 0.32 s instead of 0.065 s on a quiet machine, and over a second on a busy one
         query = (
             select(*(FactRow.__table__.c[c] for c in FACT_COLUMNS), SubmissionRow.original_name,
                    SubmissionRow.received_at, SubmissionRow.superseded_by, SubmissionRow.sha256)
