@@ -5,13 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from evaluation.catalogue import Uncertainty
 from evaluation.index.explain import dimension_progress, strengths_weaknesses
 from evaluation.index.readiness import assess, city_view, is_ready
 from evaluation.index.scoring import IndexSpec, compute_raw, score, score_catalogue
-from evaluation.index.uncertainty import monte_carlo
+from evaluation.index.uncertainty import monte_carlo, rank_desc
 from tests.test_scoring import golden_raw, golden_spec
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 30)),
+              elements=st.sampled_from([-1.5, 0.0, 0.25, 3.0, 7.0, 1e9])))
+@settings(deadline=None)  # the first example pays for importing scipy.stats
+def test_rank_desc_is_scipy_rankdata_min_of_the_negated_rows(values):
+    from scipy.stats import rankdata
+
+    assert (rank_desc(values) == rankdata(-values, axis=1, method="min")).all()
 
 
 def test_monte_carlo_without_perturbation_gives_the_deterministic_ranks():
