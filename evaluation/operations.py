@@ -23,6 +23,7 @@ Prefect tasks (cached, retried, on Dask) in the same order, and a test holds the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -31,6 +32,7 @@ import pandas as pd
 
 from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue
+from evaluation.fsutil import atomic_write, child
 from evaluation.ingest import IngestError, discover, receive_file
 from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting.rendercache import RenderCache
@@ -141,11 +143,21 @@ class Evaluation:
     analysis: object  # Analysis
     info: object  # RunInfo
     plan: list[pipeline.PlannedReport] = field(default_factory=list)
+    catalogue: Catalogue | None = None
 
     @classmethod
     def of(cls, made: dict) -> "Evaluation":
         """From what `run_steps` gave and made running EVALUATE."""
-        return cls(made["intakes"], made["values"], made["result"], made["analysis"], made["info"], made["plan"])
+        return cls(made["intakes"], made["values"], made["result"], made["analysis"], made["info"], made["plan"],
+                   made.get("catalogue"))
+
+    def workbook(self) -> tuple[str, bytes]:
+        """The analysts' workbook of this evaluation: (file name, bytes)."""
+        from evaluation.reporting import workbook
+
+        facts = pipeline.report_facts(self.intakes, self.catalogue)
+        return (workbook.file_name(self.catalogue.city.name, self.info.year),
+                workbook.build(self.result, self.catalogue, self.info, self.analysis, facts))
 
     def report(self, code: str) -> pipeline.PlannedReport:
         """The planned report of a county (or the city, for the summary)."""
@@ -251,6 +263,10 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         incomplete=incomplete, outputs={**staged.outputs, **rendered}, result=evaluation.result, findings=findings,
         revisions=staged.revisions, content_keys={r.file_name: r.content_key for r in evaluation.plan},
         editions={**staged.carried, **{r.file_name: staged.version for r in staged.reports}})
+    if evaluation.catalogue is not None:  # every version carries the analysts' workbook beside its PDFs
+        name, data = evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
+        atomic_write(child(staged.folder, name), data, make_parents=False)
+        manifest["workbook"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
     return versions.publish(staged.folder, staged.out_dir, staged.year, staged.version, manifest), manifest
 
 

@@ -293,7 +293,8 @@ def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp
                   renders=RenderCache(rendered_pdfs, code_hash()))
         issued = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
         assert issued.status == "issued" and issued.version == 1 and len(issued.rendered) == 10
-        assert sorted(p.name for p in issued.folder.iterdir()) == sorted([*issued.manifest["outputs"], "manifest.json"])
+        assert sorted(p.name for p in issued.folder.iterdir()) == sorted([*issued.manifest["outputs"], "manifest.json",
+                                                                        issued.manifest["workbook"]["file"]])
         again = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
         assert again.status == "unchanged" and again.version == 1
     manifest = issued.manifest
