@@ -47,6 +47,7 @@ FILE_PATTERN = r"^(?:[^./\\{}\x00-\x1f\x7f]|\{year\})(?:[^/\\{}\x00-\x1f\x7f]|\{
 class Department(_Strict):
     id: Id
     name: Name
+    short: Name | None = None  # as printed in narrow table columns (default: the name)
 
 
 class Dimension(_Strict):
@@ -126,6 +127,10 @@ class Grade(_Strict):
 class City(_Strict):
     code: str = Field(pattern=r"^\d{6}$")
     name: str = Field(pattern=PLACE_NAME)
+    # who issues the documents: printed on every page 1 and in the signature block (not the software)
+    issuer: Name | None = None  # default: the city's name
+    doc_number: Text = ""  # 文号, optional
+    contact: Text = ""  # 联系人及电话, optional
 
 
 # Units a bureau may report in, as multiples of a base unit; a column declared in one
@@ -245,6 +250,44 @@ class Uncertainty(_Strict):
     aggregate_alternatives: list[Literal["arithmetic_mean", "geometric_mean"]] = ["arithmetic_mean"]
 
 
+class RatingBand(_Strict):
+    min: float = Field(ge=0, le=100)
+    name: Name
+    colour: Literal["green", "yellow", "orange", "red"]
+
+
+class TrendThresholds(_Strict):
+    """Points per year (least-squares slope of the normalised score over the years shown)."""
+
+    improving: float = 2.0
+    moderately_improving: float = 0.5
+    declining: float = -0.5
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TrendThresholds":
+        if not self.improving > self.moderately_improving > self.declining:
+            raise ValueError("trend thresholds must satisfy improving > moderately_improving > declining")
+        return self
+
+
+class Ratings(_Strict):
+    """The indicator table's four-colour rating and trend category (SDR dashboard style)."""
+
+    verified: bool = False
+    source: Text = "proposed"
+    bands: list[RatingBand] = Field(default_factory=lambda: [
+        RatingBand(min=80, name="达到目标", colour="green"), RatingBand(min=60, name="尚有差距", colour="yellow"),
+        RatingBand(min=40, name="差距明显", colour="orange"), RatingBand(min=0, name="差距很大", colour="red")])
+    trend: TrendThresholds = TrendThresholds()
+
+    @model_validator(mode="after")
+    def _bands(self) -> "Ratings":
+        mins = [b.min for b in self.bands]
+        if not self.bands or mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins) or mins[-1] != 0:
+            raise ValueError("rating bands must be listed from the highest `min` down, each different, the last at 0")
+        return self
+
+
 class Method(_Strict):
     normalise: Literal["goalposts", "minmax", "efficacy", "zscore", "rank"] = "goalposts"
     aggregate: Literal["arithmetic_mean", "geometric_mean"] = "arithmetic_mean"
@@ -252,6 +295,7 @@ class Method(_Strict):
     # before also feeds the jump check. Part of the config hash, so changing it issues a new version.
     years_back: int = Field(default=2, ge=0, le=10)
     uncertainty: Uncertainty = Uncertainty()
+    ratings: Ratings = Ratings()
 
 
 class Criterion(_Strict):

@@ -47,12 +47,14 @@ def city_view(assessment: dict[str, list[Check]], catalogue: Catalogue, year: in
     ready = sorted(code for code, checks in assessment.items() if is_ready(checks))
     targets = []
     for t in catalogue.readiness.city_targets:
+        # bases are named by the ministry, not reached by a score: say how many meet the provisional
+        # criteria against the target, never that a target is achieved
         if len(ready) >= t.min:
-            status = "已达到"
+            status = f"按暂定条件达标 {len(ready)} 个，已不少于目标数"
         elif year < t.year:
-            status = "尚需努力"
+            status = f"按暂定条件达标 {len(ready)} 个，尚差 {t.min - len(ready)} 个"
         else:
-            status = "未达到"
+            status = f"按暂定条件达标 {len(ready)} 个，未达目标数"
         targets.append({"year": t.year, "text": t.text, "min": t.min, "max": t.max, "status": status})
     return {"ready": ready, "ready_count": len(ready), "total": len(assessment), "targets": targets,
             "verified": catalogue.readiness.verified}

@@ -59,9 +59,11 @@ def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
     trend = pd.concat(
         {y: r.dimension_scores.assign(overall=r.overall) for y, r in series.items()}, names=["year", "county_code"]
     )
+    indicator_trend = pd.concat({y: r.normalised for y, r in series.items()}, names=["year", "county_code"])
     return Analysis(uncertainty=uncertainty, readiness=readiness, city_readiness=city_view(readiness, catalogue, year),
                     progress=dimension_progress(result, before),
-                    previous_raw=before.raw if before is not None else None, trend=trend)
+                    previous_raw=before.raw if before is not None else None, trend=trend,
+                    indicator_trend=indicator_trend)
 
 
 def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> pd.DataFrame:
@@ -161,7 +163,7 @@ def reuse_rendered(reports: list[PlannedReport], folder: Path,
 
 def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,
              sample: bool, incomplete: bool, revisions: dict[str, tuple[str, ...]] | None = None) -> RunInfo:
-    sources = {v.id: catalogue.departments[v.department].name for v in catalogue.variables.values()}
+    sources = {v.id: (lambda d: d.short or d.name)(catalogue.departments[v.department]) for v in catalogue.variables.values()}
     notes, county_notes = warning_notes(intakes)
     missing = [f"{i.department_name}：{STATUS_LABEL[i.status]}，相关指标按缺失处理。" for i in intakes if not i.accepted]
     return RunInfo(year=year, version=version, run_date=run_date, sample=sample, incomplete=incomplete,
