@@ -33,24 +33,33 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     def head(code: str) -> str:
         return f"本报告为第{version}版（{run_date}），修订第{editions.get(code, version - 1)}版。"
 
-    general = []
+    general, ids = [], []
     for dept, intake in sorted(changed.items()):
         old = (before_ids.get(dept) or "无")[:12]
-        why = clip(reasons.get(intake.received.submission_id, ""), REASON_CAP)  # text from people: bounded
-        general.append(f"{dept_name[dept]}更正了数据：《{clip(intake.file, NAME_CAP)}》"
-                       f"（提交编号 {old} → {intake.received.submission_id[:12]}）"
-                       + (f"，更正原因：{why}" if why else "") + "。")
+        general.append(f"{dept_name[dept]}更正了数据（《{clip(intake.file, NAME_CAP)}》）。")
+        ids.append(f"{dept_name[dept]} {old} → {intake.received.submission_id[:12]}")
+    appendix = [f"附：提交编号 {'；'.join(ids)}。"] if ids else []
     if not changed:
         general.append("输入数据未变，本版因评价配置或程序更新而重新出具。")
     new_facts = pd.concat([i.submission.facts(catalogue).assign(original_name=i.file)
                            for d, i in changed.items() if i.submission is not None and i.accepted], ignore_index=True) \
         if any(i.submission is not None and i.accepted for i in changed.values()) else pd.DataFrame()
     old_scores = {s["county_code"]: s for s in previous.get("scores", [])}
+    old_zone_mean = pd.Series({c: s["overall"] for c, s in old_scores.items()}).groupby(
+        pd.Series({c: s["zone"] for c, s in old_scores.items()})).mean() if old_scores else pd.Series(dtype=float)
+    new_zone_mean = result.overall.groupby(result.zones).mean()
     out: dict[str, tuple[str, ...]] = {}
+    moved = []  # (name, old score, new score, old rank, new rank) of every county whose score or rank changed
     for county in catalogue.counties:
+        old = old_scores.get(county.code)
+        new_score, new_rank = float(result.overall[county.code]), int(result.rank[county.code])
+        new_zone = int(result.zone_rank[county.code])
+        if old is not None and (round(old["overall"], 1) != round(new_score, 1) or old["rank"] != new_rank):
+            moved.append(f"{county.name} {old['overall']:.1f} → {new_score:.1f} 分（全市第{old['rank']}名 → 第{new_rank}名）")
         if codes is not None and county.code not in codes:
             continue
         lines = [head(county.code)] + general
+        own = []
         if not new_facts.empty:
             mine = new_facts[new_facts["county_code"] == county.code]
             for f in mine.itertuples():
@@ -60,15 +69,33 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                     continue
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
-                lines.append(f"{names[f.variable_id]}：{shown_old} → {shown_new} {units[f.variable_id]}"
-                             f"（来源：《{clip(f.original_name, NAME_CAP)}》第 {f.row} 行）")
-        old = old_scores.get(county.code)
+                own.append(f"{names[f.variable_id]}：{shown_old} → {shown_new} {units[f.variable_id]}"
+                           f"（{dept_name[f.department]}，《{clip(f.original_name, NAME_CAP)}》第 {f.row} 行）")
+                why = clip(reasons.get(f.submission_id, ""), REASON_CAP)  # text from people: bounded
+                if why and f"更正原因：{why}" not in own:
+                    own.append(f"更正原因：{why}")
+        lines += own
         if old is not None:
-            new_score, new_rank = float(result.overall[county.code]), int(result.rank[county.code])
-            new_zone = int(result.zone_rank[county.code])
-            lines.append(f"综合得分 {old['overall']:.1f} → {new_score:.1f}；全市排名 {old['rank']} → {new_rank}；"
-                         f"同类功能区排名 {old['zone_rank']} → {new_zone}。")
-        out[county.code] = tuple(lines)
+            same = round(old["overall"], 1) == round(new_score, 1) and old["rank"] == new_rank and old["zone_rank"] == new_zone
+            if own:
+                lines.append(f"本县区综合得分 {old['overall']:.1f} → {new_score:.1f} 分；全市排名 第{old['rank']}名 → 第{new_rank}名；"
+                             f"同类功能区排名 第{old['zone_rank']}名 → 第{new_zone}名。")
+            else:
+                zone = result.zones[county.code]
+                before_mean, after_mean = old_zone_mean.get(zone), float(new_zone_mean[zone])
+                text = "本县区数据未变。"
+                if before_mean is not None and round(before_mean, 1) != round(after_mean, 1):
+                    text += (f"因同类功能区其他县区数据更正，本报告中的同类功能区平均值随之变化"
+                             f"（平均综合得分 {before_mean:.1f} → {after_mean:.1f} 分）。")
+                if same:
+                    text += f"本县区综合得分（{new_score:.1f} 分）和排名（全市第{new_rank}名、同类第{new_zone}名）不变。"
+                else:
+                    text += (f"本县区综合得分 {old['overall']:.1f} → {new_score:.1f} 分；全市排名 第{old['rank']}名 → 第{new_rank}名；"
+                             f"同类功能区排名 第{old['zone_rank']}名 → 第{new_zone}名。")
+                lines.append(text)
+        out[county.code] = tuple(lines + appendix)
     if codes is None or catalogue.city.code in codes:
-        out[catalogue.city.code] = tuple([head(catalogue.city.code)] + general)
+        city = [head(catalogue.city.code)] + general
+        city.append("综合得分或排名有变化的县区：" + "；".join(moved) + "。" if moved else "各县区综合得分和排名均未变化。")
+        out[catalogue.city.code] = tuple(city + appendix)
     return out
