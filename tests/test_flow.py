@@ -42,7 +42,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     wudu = next(p for p in pdfs if p.name.startswith("621202_"))
     text = re.sub(r"\s+", "", pdf_text(wudu))
     for expected in ("武都区", "综合得分", wudu_score["grade"], "重点生态功能区", "同类功能区排名",
-                     f"{wudu_score['zone_rank']}/5", f"{wudu_score['overall']:.1f}", "示例数据"):
+                     f"第{wudu_score['zone_rank']}名/5", f"{wudu_score['overall']:.1f}", "示例数据"):
         assert expected in text, expected
     for page in range(1, pdf_pages(wudu) + 1):
         assert "示例数据" in pdf_text(wudu, page), f"page {page} lacks the 示例数据 mark"

