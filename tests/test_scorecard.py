@@ -28,11 +28,11 @@ def plan(catalogue):
                                       analyse=False).values for y in (2021, 2022)}
     year = operations.evaluate(catalogue, operations.check_folder(catalogue, SAMPLE, 2023), 2023, run_date="2024-03-01",
                                history=history, sample=True)
-    return {p.county_code: p for p in year.plan}, year.info
+    return {p.county_code: p for p in year.plan}, year.info, year
 
 
 def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
-    reports, _ = plan
+    reports = plan[0]
     wudu = reports["621202"]
     first = render_pdf(wudu.context, tmp_path / "a.pdf", attachments=list(wudu.attachments))
     second = render_pdf(wudu.context, tmp_path / "b.pdf", attachments=list(wudu.attachments))
@@ -58,7 +58,7 @@ def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
 
 
 def test_city_summary_has_map_heat_map_and_targets_in_the_opinions_words(plan, catalogue, tmp_path):
-    reports, _ = plan
+    reports = plan[0]
     city = reports["621200"]
     render_pdf(city.context, tmp_path / "city.pdf", attachments=list(city.attachments))
     text = re.sub(r"\s+", "", pdf_text(tmp_path / "city.pdf"))
@@ -76,7 +76,7 @@ def test_city_summary_has_map_heat_map_and_targets_in_the_opinions_words(plan, c
 
 def test_page_one_tells_the_story_and_where_the_points_are_for_every_county(plan, catalogue, tmp_path):
     """Page 1, for a leader who reads only page 1: the sentences and the points-available list, every county."""
-    reports, _ = plan
+    reports = plan[0]
     for county in catalogue.counties:
         report = reports[county.code]
         render_pdf({**report.context, "sample": False}, tmp_path / "c.pdf")  # no watermark between the words
@@ -90,7 +90,7 @@ def test_page_one_tells_the_story_and_where_the_points_are_for_every_county(plan
 
 
 def test_hostile_county_note_is_printed_as_text_and_fetches_nothing(plan, catalogue, tmp_path):
-    reports, _ = plan
+    reports = plan[0]
     hostile = '<img src="file:///etc/passwd"><script>alert(1)</script>'
     context = dict(reports["621202"].context)
     context["notes"] = list(context["notes"]) + [hostile]
@@ -134,3 +134,34 @@ def test_the_method_text_is_generated_from_the_configuration(catalogue):
     assert "功效系数法" in words["method"] and "加权几何平均" in words["method"] and "固定目标值" not in words["method"]
     assert "按最低分（60分）" in words["missing_note"]
     assert "权重±10%、标准化方法随机组合" in words["robust_note"] and "加总" not in words["robust_note"]
+
+
+def test_the_analysts_workbook_has_its_sheets_neutralises_formulas_and_is_byte_identical(plan, tmp_path):
+    import io
+    import time
+
+    from openpyxl import load_workbook
+
+    year = plan[2]
+    name, first = year.workbook()
+    assert name == "陇南市_2023_评价结果.xlsx"
+    time.sleep(1.1)  # openpyxl stamps the clock to the second: the bytes must not depend on it
+    assert year.workbook()[1] == first
+    book = load_workbook(io.BytesIO(first))
+    assert book.sheetnames == ["说明", "排名", "指标明细", "创建条件", "数据来源"]
+    ranking = book["排名"]
+    assert ranking.freeze_panes == "D2" and ranking["A1"].value == "排名" and ranking.max_row == 10
+    assert ranking["E2"].number_format == "0.0" and isinstance(ranking["E2"].value, float)
+    sources = book["数据来源"]
+    assert [c.value for c in sources[1]][-1] == "提交编号（SHA-256）"
+    assert all(len(str(r[-1])) == 64 for r in sources.iter_rows(min_row=2, values_only=True))
+    assert "示例数据" in book["说明"]["B2"].value
+
+    # a file name a bureau chose that a spreadsheet would run as a formula is text in the workbook
+    from evaluation.reporting import workbook
+
+    facts = year.intakes[0].submission.facts(year.catalogue).assign(original_name="=HYPERLINK(\"http://x\")")
+    hostile = load_workbook(io.BytesIO(workbook.build(year.result, year.catalogue, year.info, year.analysis, facts)))
+    cells = [r[6] for r in hostile["数据来源"].iter_rows(min_row=2, values_only=True)]
+    assert cells and all(c == "'=HYPERLINK(\"http://x\")" for c in cells)
+    assert all(c.data_type != "f" for row in hostile["数据来源"].iter_rows() for c in row)
