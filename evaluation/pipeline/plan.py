@@ -128,7 +128,10 @@ def ranking_csv(result: ScoreResult, catalogue: Catalogue) -> bytes:
 
 def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = ()) -> PlannedReport:
     """The report as issued in `version` (its content key is unchanged)."""
-    context = {**report.context, "version": version, "run_date": run_date, "revision": list(revision)}
+    from evaluation.reporting.context import fmt_date
+
+    context = {**report.context, "version": version, "run_date": run_date, "run_date_text": fmt_date(run_date),
+               "revision": list(revision)}
     return PlannedReport(report.file_name, report.county_code, context, report.attachments, report.content_key)
 
 
