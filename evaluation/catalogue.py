@@ -49,6 +49,11 @@ class Department(_Strict):
     name: Name
     short: Name | None = None  # as printed in narrow table columns (default: the name)
 
+    @property
+    def label(self) -> str:
+        """The name a narrow table column prints."""
+        return self.short or self.name
+
 
 class Dimension(_Strict):
     id: Id

@@ -16,12 +16,13 @@ import argparse
 import csv
 import io
 import random
-import re
-import zipfile
+from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
+
+from evaluation.exports import reproducible_xlsx
 
 SEED = 20240622
 YEARS = (2021, 2022, 2023)
@@ -134,18 +135,7 @@ def fmt(var: str, value: float) -> float | int:
 
 def _normalise_zip(data: bytes) -> bytes:
     """Rewrite an xlsx (a zip) with fixed timestamps so the bytes are reproducible."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
-                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2024-01-01T00:00:00Z", body)
-            dst.writestr(fixed, body)
-    return buf.getvalue()
+    return reproducible_xlsx(data, datetime(*FIXED_ZIP_TIME))
 
 
 def write_xlsx(path: Path, sheet: str, title_rows: list[str], header: list[str], rows: list[list]) -> None:

@@ -16,7 +16,7 @@ from evaluation.index.uncertainty import monte_carlo
 from evaluation.ingest import FACT_COLUMNS
 from evaluation.pipeline.intake import STATUS_LABEL, Intake, warning_notes
 from evaluation.pipeline.keys import content_key, facts_digests
-from evaluation.reporting.context import Analysis, county_context, RunInfo, summary_context
+from evaluation.reporting.context import Analysis, county_context, fmt_date, RunInfo, summary_context
 from evaluation.reporting.planned import PlannedReport
 from evaluation.reporting.rendercache import RenderCache
 
@@ -128,8 +128,6 @@ def ranking_csv(result: ScoreResult, catalogue: Catalogue) -> bytes:
 
 def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = ()) -> PlannedReport:
     """The report as issued in `version` (its content key is unchanged)."""
-    from evaluation.reporting.context import fmt_date
-
     context = {**report.context, "version": version, "run_date": run_date, "run_date_text": fmt_date(run_date),
                "revision": list(revision)}
     return PlannedReport(report.file_name, report.county_code, context, report.attachments, report.content_key)
@@ -166,7 +164,7 @@ def reuse_rendered(reports: list[PlannedReport], folder: Path,
 
 def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,
              sample: bool, incomplete: bool, revisions: dict[str, tuple[str, ...]] | None = None) -> RunInfo:
-    sources = {v.id: (lambda d: d.short or d.name)(catalogue.departments[v.department]) for v in catalogue.variables.values()}
+    sources = {v.id: catalogue.departments[v.department].label for v in catalogue.variables.values()}
     notes, county_notes = warning_notes(intakes)
     missing = [f"{i.department_name}：{STATUS_LABEL[i.status]}，相关指标按缺失处理。" for i in intakes if not i.accepted]
     return RunInfo(year=year, version=version, run_date=run_date, sample=sample, incomplete=incomplete,

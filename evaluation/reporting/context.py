@@ -138,13 +138,6 @@ def fmt_value(value: float, unit: str = "") -> str:
     return f"{value:,.2f}"
 
 
-def fmt_delta(delta: float, unit: str = "") -> str:
-    """A signed amount (U+2212 for minus), formatted like the value."""
-    if delta is None or pd.isna(delta):
-        return "—"
-    return ("+" if delta > 0 else "−" if delta < 0 else "±") + fmt_value(abs(delta), unit)
-
-
 def fmt_score(value: float) -> str:
     return "—" if pd.isna(value) else f"{value:.1f}"
 
@@ -156,6 +149,10 @@ def fmt_goalpost(value: float) -> str:
 
 def fmt_percent(value: float) -> str:
     return f"{value * 100:.0f}%"
+
+
+# the map's fills, the same colours as the stylesheet's grade badges (.g1 = the top grade)
+GRADE_FILLS = {"g1": "#0f5a3f", "g2": "#4f9a6f", "g3": "#b08d3c", "g4": "#b5523b", "g5": "#b5523b", "g6": "#b5523b"}
 
 
 def grade_class(catalogue: Catalogue, grade: str) -> str:
@@ -268,7 +265,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
                 if abs(delta) <= 1e-9 * max(1.0, abs(before)):
                     change = "→ 0"
                 else:
-                    change = f"{'↑' if delta > 0 else '↓'} {fmt_delta(delta, ind.unit)[1:]}"
+                    change = f"{'↑' if delta > 0 else '↓'} {fmt_value(abs(delta), ind.unit)}"
                     change_class = "better" if delta * ind.direction > 0 else "worse"
         category = trend_category(catalogue, *((history[0], history[1].get(ind.id, [])) if history else ([], [])))
         symbol, trend_name = TREND_WORDS[category]
@@ -363,12 +360,9 @@ def _trend(analysis: Analysis, code: str, catalogue: Catalogue, result: ScoreRes
     """The composite per year: the county and its zone type's average (two lines)."""
     zone = result.zones[code]
     zone_name = catalogue.zone_types[zone].name
-    if analysis.trend is None:
-        frame = pd.DataFrame({"overall": result.overall}).assign(year=year).set_index("year", append=True)
-        frame = frame.swaplevel().rename_axis(["year", "county_code"])
-    else:
-        frame = analysis.trend[["overall"]]
-    overall = frame["overall"].unstack("county_code")
+    # year x county
+    overall = (result.overall.to_frame(year).T if analysis.trend is None
+               else analysis.trend["overall"].unstack("county_code"))
     members = [c for c in overall.columns if result.zones.get(c) == zone]
     # no city average: a correction anywhere would then change every county's document (and re-issue it)
     series = [(catalogue.county(code).name, overall[code]), (f"{zone_name}平均", overall[members].mean(axis=1))]
@@ -438,7 +432,6 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         shown = "、".join(unverified[:SUMMARY_LISTED])
         more = f"等 {len(unverified)} 个县区" if len(unverified) > SUMMARY_LISTED else ""
         notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{shown}{more}。")
-    colours = {"g1": "#0f5a3f", "g2": "#4f9a6f", "g3": "#b08d3c", "g4": "#b5523b", "g5": "#b5523b", "g6": "#b5523b"}
     grades_desc = sorted(catalogue.grades, key=lambda g: -g.min)
     city_change = (progress["overall"].mean() if progress is not None and progress["overall"].notna().any() else None)
     ready_n = len((analysis.city_readiness or {}).get("ready", []))
@@ -447,9 +440,9 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         "revision": list(info.revisions.get(catalogue.city.code, ())),
         "map": {
             "areas": [{"code": str(code), "name": catalogue.county(str(code)).name if len(table) <= 40 else "",
-                       "fill": colours.get(grade_class(catalogue, row["grade"]), "#6b7772")}
+                       "fill": GRADE_FILLS.get(grade_class(catalogue, row["grade"]), "#6b7772")}
                       for code, row in table.sort_index().iterrows()],
-            "legend": [[g.name, colours.get(f"g{i + 1}", "#b5523b")] for i, g in enumerate(grades_desc)],
+            "legend": [[g.name, GRADE_FILLS.get(f"g{i + 1}", "#6b7772")] for i, g in enumerate(grades_desc)],
             "source": maps.data_version(),
             "missing": _listed([catalogue.county(str(c)).name for c in table.sort_index().index
                                 if not maps.has_boundary(str(c))]),

@@ -4,23 +4,20 @@ Sheets (Chinese headers, frozen header rows, number formats): 排名 (ranking, d
 intervals, change on last year), 指标明细 (each county's indicator values, normalised scores, weights
 and points), 创建条件 (base readiness), 数据来源 (each input figure's bureau, file, sheet, row and the
 sha256 of the submission it came from) and 说明. Every text cell is formula-safe (a leading = + - @ is
-neutralised), and the bytes depend only on the figures: the zip entries carry a fixed date and the
-document properties the run date, so two runs give the same file.
+neutralised), and the bytes depend only on the figures: the zip entries and the document
+properties carry the run date, so two runs give the same file.
 """
 
 from __future__ import annotations
 
 import io
-import re
-import zipfile
 from datetime import datetime
 
 import pandas as pd
 
-from evaluation.exports import formula_safe
+from evaluation.exports import formula_safe, reproducible_xlsx
 
 SAMPLE_NOTE = "示例数据：本工作簿由示例数据生成，仅用于演示，不代表任何县区的真实情况。"
-_FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _HEADER_FILL = "1F6F5C"
 
 
@@ -143,22 +140,4 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     wb.properties.title = f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价结果"
     buffer = io.BytesIO()
     wb.save(buffer)
-    return _fixed_dates(buffer.getvalue(), stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def _fixed_dates(data: bytes, stamp: str) -> bytes:
-    """The same zip with every entry dated 1980-01-01 and the document's "modified" time set to `stamp`
-    (openpyxl stamps both with the clock), entries in the same order."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            info = zipfile.ZipInfo(item.filename, date_time=_FIXED_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            content = source.read(item.filename)
-            if item.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                                 rb"\g<1>" + stamp.encode("ascii") + rb"\g<2>", content)
-            target.writestr(info, content)
-    return out.getvalue()
+    return reproducible_xlsx(buffer.getvalue(), stamp)
