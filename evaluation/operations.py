@@ -209,10 +209,10 @@ def next_version(out_dir: Path | str, year: int, fingerprint: dict) -> tuple[int
 
 
 def revision_notes(ledger: Ledger, previous: tuple[int, dict] | None, intakes: list[pipeline.Intake], result,
-                   catalogue: Catalogue, *, version: int, run_date: str, codes: set[str]) -> dict[str, tuple[str, ...]]:
+                   catalogue: Catalogue, *, version: int, run_date: str, codes: set[str]) -> pipeline.Revisions:
     """The 修订说明 of the reports `codes` re-issues, against the previous version (none for a first)."""
     if previous is None:
-        return {}
+        return pipeline.Revisions()
     old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
     year = int(previous[1]["year"])
     old_facts = ledger.facts(year, current_only=False)
@@ -239,16 +239,16 @@ class Staged:
 
 def stage(out_dir: Path | str, year: int, version: int, to_render: list[pipeline.PlannedReport],
           carried: dict[str, int], previous: tuple[int, dict] | None, *, run_date: str,
-          revisions: dict[str, tuple[str, ...]]) -> Staged:
+          revisions: pipeline.Revisions) -> Staged:
     """Start version `version`: a fresh staging folder holding the carried-over reports (checked against
     the sha256 their manifest recorded); `to_render` as this version issues them. Call under the year's lock."""
     out = Path(out_dir)
     folder = versions.stage(out, year, version)
     outputs = {name: versions.carry(out, year, previous[0], name, folder, previous[1]["outputs"][name])
                for name in carried} if previous else {}
-    issued = [pipeline.with_edition(r, version=version, run_date=run_date, revision=revisions.get(r.county_code, ()))
-              for r in to_render]
-    return Staged(out, year, version, folder, issued, dict(carried), outputs, revisions)
+    issued = [pipeline.with_edition(r, version=version, run_date=run_date, revision=revisions.lines.get(r.county_code, ()),
+                                    corrected=revisions.corrected.get(r.county_code, ())) for r in to_render]
+    return Staged(out, year, version, folder, issued, dict(carried), outputs, revisions.lines)
 
 
 def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluation: "Evaluation", *,

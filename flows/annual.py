@@ -203,10 +203,10 @@ def analyse(result, values, catalogue: Catalogue, year: int, history: dict, code
 
 @_task
 def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalogue, out_dir: str,
-           ledger_url: str | None, version: int, run_date: str, codes: set[str]) -> dict:
-    """The 修订说明 against the previous version (empty for a first version)."""
+           ledger_url: str | None, version: int, run_date: str, codes: set[str]) -> pipeline.Revisions:
+    """The 修订说明 against the previous version (none for a first version)."""
     if previous is None:
-        return {}
+        return pipeline.Revisions()
     with open_ledger(out_dir, ledger_url) as ledger:
         return operations.revision_notes(ledger, previous, intakes, result, catalogue, version=version,
                                          run_date=run_date, codes=codes)

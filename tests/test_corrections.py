@@ -146,11 +146,15 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
                 assert len(notice) == 2 and REASON not in text, name
                 others = [c.name for c in load_catalogue().counties if not name.startswith(c.code)]
                 assert not any(o in notice[0] + notice[1][:300] for o in others), name
+                assert "本版更正" not in text, name  # nothing of its own is marked corrected
         else:
             assert manifest2["editions"][name] == 1 and digest == manifest1["outputs"][name]
             assert (v2 / name).read_bytes() == (v1 / name).read_bytes()
     wudu = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
     assert "生态质量指数（EQI）：77.51→76.9无量纲" in wudu
+    table = wudu.split("三、指标明细", 1)[1]  # the corrected figure is marked where it is printed
+    assert re.search(r"生态质量指数（EQI）(本版更正)?76\.90", table) and "标注“本版更正”的指标" in table
+    assert table.count("本版更正") == 2  # the one corrected row, and the note that explains the mark
     assert any("77.51 → 76.9" in line for line in manifest2["revisions"]["621202"])
     assert set(manifest2["revisions"]) == {name.split("_")[0] for name in changed}
     ledger = Ledger.at(out)

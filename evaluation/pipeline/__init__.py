@@ -26,7 +26,7 @@ from evaluation.pipeline.history import (
     accepted_values, backfill_needed, current_for, record_one, same_bytes_notice, year_values,
 )
 from evaluation.pipeline.manifest import build_manifest, input_fingerprint, manifest_inputs
-from evaluation.pipeline.revision import REASON_CAP, revisions
+from evaluation.pipeline.revision import REASON_CAP, Revisions, revisions
 from evaluation.reporting.planned import render_one
 from evaluation.pipeline.plan import (
     PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, report_facts,
@@ -38,7 +38,7 @@ __all__ = [
     "PlannedReport", "accepted_values", "analyse", "assemble_values", "backfill_needed", "build_manifest",
     "check_key", "check_one", "complete_previous", "completeness", "content_key", "current_for", "facts_digests",
     "frame_digest", "hash_key", "ingest_one", "input_fingerprint", "is_sample", "manifest_inputs", "parse_one",
-    "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "reuse_rendered", "revisions",
+    "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "reuse_rendered", "Revisions", "revisions",
     "run_info", "same_bytes_notice", "score", "split_plan", "unreachable", "validate_one", "values_key",
     "warning_notes", "with_edition", "year_values",
 ]

@@ -12,7 +12,7 @@ from evaluation.pipeline.intake import Intake
 
 
 # Context keys that say which edition a report is; they are left out of its content key.
-EDITION_KEYS = ("version", "run_date", "run_date_text", "revision")
+EDITION_KEYS = ("version", "run_date", "run_date_text", "revision", "corrected")
 # Fact columns a reader sees; provenance (submission id, sheet, row) is left out of the content key,
 # so a bureau re-sending its whole table re-issues only the counties whose figures changed.
 CONTENT_FACT_COLUMNS = ["county_code", "year", "variable_id", "value", "unit", "department"]

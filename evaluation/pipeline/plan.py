@@ -126,10 +126,12 @@ def ranking_csv(result: ScoreResult, catalogue: Catalogue) -> bytes:
     return safe_frame(table).to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = ()) -> PlannedReport:
-    """The report as issued in `version` (its content key is unchanged)."""
+def with_edition(report: PlannedReport, *, version: int, run_date: str, revision: tuple[str, ...] = (),
+                 corrected: tuple[str, ...] = ()) -> PlannedReport:
+    """The report as issued in `version` (its content key is unchanged): its 修订说明 and the
+    indicators whose figures this version corrected."""
     context = {**report.context, "version": version, "run_date": run_date, "run_date_text": fmt_date(run_date),
-               "revision": list(revision)}
+               "revision": list(revision), "corrected": list(corrected)}
     return PlannedReport(report.file_name, report.county_code, context, report.attachments, report.content_key)
 
 

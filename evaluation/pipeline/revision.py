@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
@@ -14,10 +16,20 @@ from evaluation.pipeline.manifest import manifest_inputs
 REASON_CAP = 120  # characters of a correction's reason printed in a 修订说明
 
 
+@dataclass(frozen=True)
+class Revisions:
+    """A version's 修订说明 per county (and the city summary, under the city code), and per county
+    the indicators whose own figures it corrected (marked in the indicator table)."""
+
+    lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    corrected: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
 def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_facts: pd.DataFrame,
               catalogue: Catalogue, *, version: int, run_date: str, reasons: dict[str, str] | None = None,
-              codes: set[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """The 修订说明 of each county (and of the city summary, under the city code) against the previous version.
+              codes: set[str] | None = None) -> Revisions:
+    """The 修订说明 of each county (and of the city summary, under the city code) against the previous version,
+    and the indicators each county's corrected figures feed.
 
     previous: the previous version's manifest; old_facts: the facts of the submissions it was made from.
     codes: only these counties / the city (the reports re-issued in this version); default all.
@@ -49,6 +61,8 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         pd.Series({c: s["zone"] for c, s in old_scores.items()})).mean() if old_scores else pd.Series(dtype=float)
     new_zone_mean = result.overall.groupby(result.zones).mean()
     out: dict[str, tuple[str, ...]] = {}
+    corrected: dict[str, tuple[str, ...]] = {}
+    feeds = {v: tuple(i.id for i in catalogue.indicators if v in i.inputs) for v in catalogue.variables}
     moved = []  # (name, old score, new score, old rank, new rank) of every county whose score or rank changed
     for county in catalogue.counties:
         old = old_scores.get(county.code)
@@ -59,7 +73,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         if codes is not None and county.code not in codes:
             continue
         lines = [head(county.code)] + general
-        own = []
+        own, fixed = [], []
         if not new_facts.empty:
             mine = new_facts[new_facts["county_code"] == county.code]
             for f in mine.itertuples():
@@ -67,6 +81,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                 old_value = prior["value"].iloc[0] if not prior.empty else None
                 if old_value is not None and pd.notna(old_value) and pd.notna(f.value) and abs(old_value - f.value) < 1e-12:
                     continue
+                fixed.extend(feeds.get(f.variable_id, ()))
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
                 own.append(f"{names[f.variable_id]}：{shown_old} → {shown_new} {units[f.variable_id]}"
@@ -94,8 +109,10 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                              f"同类功能区排名 第{old['zone_rank']}名 → 第{new_zone}名。")
                 lines.append(text)
         out[county.code] = tuple(lines + appendix)
+        if fixed:
+            corrected[county.code] = tuple(dict.fromkeys(fixed))
     if codes is None or catalogue.city.code in codes:
         city = [head(catalogue.city.code)] + general
         city.append("综合得分或排名有变化的县区：" + "；".join(moved) + "。" if moved else "各县区综合得分和排名均未变化。")
         out[catalogue.city.code] = tuple(city + appendix)
-    return out
+    return Revisions(out, corrected)

@@ -211,6 +211,7 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
         ),
         **method_words(catalogue),
         "revision": [],
+        "corrected": [],  # ids of the indicators whose figures this edition corrected (set when issued)
     }
 
 
@@ -270,6 +271,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         category = trend_category(catalogue, *((history[0], history[1].get(ind.id, [])) if history else ([], [])))
         symbol, trend_name = TREND_WORDS[category]
         rows.append({
+            "id": ind.id,
             "change": change,
             "change_class": change_class,
             "dimension": dim_name[ind.dimension],
