@@ -100,9 +100,17 @@ def prefect_harness(tmp_path_factory, rendered_pdfs):
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     flowtools.SHARED_CACHE = tmp_path_factory.mktemp("task-cache")
     (flowtools.SHARED_CACHE / "rendered").symlink_to(rendered_pdfs, target_is_directory=True)
-    from prefect.testing.utilities import prefect_test_harness
+    from unittest import mock
 
-    with prefect_test_harness(server_startup_timeout=120):
+    import prefect.testing.utilities as harness
+
+    # The harness puts its database in a fresh temporary folder; this one already holds a migrated copy
+    # (see prefect_home), so its server answers without spending 10-20 s on migrations.
+    seeded = prefect_home(tmp_path_factory.mktemp("prefect_db"))
+    if (seeded / "prefect.db").is_file():
+        (seeded / "prefect.db").rename(seeded / "prefect-test.db")  # the file name the harness uses
+    with mock.patch.object(harness, "mkdtemp", lambda: str(seeded)), \
+            harness.prefect_test_harness(server_startup_timeout=120):
         yield
 
 

@@ -101,31 +101,26 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     assert result["status"] == "refused"
     assert any("生态环境局" in line and "缺少数据" in line for line in result["problems"])
     assert versions.versions(out, 2023) == [1, 2]
-
-    # ... or issued as provisional when asked.
-    state, result = _run(year=2023, data_dir=str(sample_copy), out_dir=str(out), allow_incomplete=True, cache_dir=None)
-    assert result["status"] == "issued" and result["version"] == 3 and result["incomplete"]
-    wudu = next((out / "2023" / "v3").glob("621202_*.pdf"))
-    text = pdf_text(wudu)
-    assert "未完整（临时）" in text and "生态环境局" in text
+    # (issued as provisional when asked: test_rejected_table_jump_warning_and_data_docs)
 
 
 def test_cli_refuses_incomplete_data_without_a_traceback(prefect_harness, sample_copy, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
-    (sample_copy / "2023" / "财政局_2023年生态补偿与绿色金融.csv").unlink()
+    # 2021, the sample's first year: no past years to take into the ledger before the refusal
+    (sample_copy / "2021" / "财政局_2021年生态补偿与绿色金融.csv").unlink()
     # the session's Prefect server (PREFECT_API_URL): no temporary server to start (test_faults.py runs those)
     env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "ph")), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_URL": PREFECT_API_URL.value()}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--year", "2023", "--data", str(sample_copy),
+        [sys.executable, "-m", "flows.cli", "run", "--year", "2021", "--data", str(sample_copy),
          "--out", str(tmp_path / "reports")],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "财政局" in proc.stderr and "--allow-incomplete" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert versions.versions(tmp_path / "reports", 2023) == []
+    assert versions.versions(tmp_path / "reports", 2021) == []
 
 
 def test_cli_rejects_bad_arguments_plainly(tmp_path):
@@ -245,7 +240,7 @@ def test_rejected_table_jump_warning_and_data_docs(prefect_harness, sample_copy,
     assert result["status"] == "issued" and result["incomplete"]
     wudu = next((out / "2023" / "v1").glob("621202_*.pdf"))
     text = re.sub(r"\s+", "", pdf_text(wudu))
-    assert "未完整（临时）" in text
+    assert "未完整（临时）" in text and "财政局：校验未通过，相关指标按缺失处理" in text
     assert "水务局数据提示：“用水总量（万立方米）”较上年已采用数据变化超过50%，请核实" in text
     assert "+70%" in text
     chengxian = re.sub(r"\s+", "", pdf_text(next((out / "2023" / "v1").glob("621221_*.pdf"))))

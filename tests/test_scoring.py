@@ -126,7 +126,7 @@ def scenario(draw):
     return raw, zones
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scenario())
 def test_scores_stay_within_bounds(case):
     raw, zones = case
@@ -138,7 +138,7 @@ def test_scores_stay_within_bounds(case):
     assert r.contributions.sum(axis=1).to_numpy() == pytest.approx(r.overall.to_numpy(), abs=1e-6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(scenario(), st.sampled_from(["i1", "i2", "i3", "i4"]), st.floats(min_value=0.001, max_value=1e5))
 def test_direction_better_value_never_lowers_the_score(case, indicator, step):
     raw, zones = case
@@ -153,7 +153,7 @@ def test_direction_better_value_never_lowers_the_score(case, indicator, step):
     assert after >= before - 1e-9
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(scenario(), st.floats(min_value=0.01, max_value=100), st.floats(min_value=0.01, max_value=100))
 def test_scaling_all_weights_changes_nothing(case, k_ind, k_dim):
     raw, zones = case
@@ -165,7 +165,7 @@ def test_scaling_all_weights_changes_nothing(case, k_ind, k_dim):
     pd.testing.assert_frame_equal(a.dimension_scores, b.dimension_scores, atol=1e-9, rtol=1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(scenario(), st.randoms(use_true_random=False))
 def test_order_of_counties_and_indicators_does_not_matter(case, rnd):
     raw, zones = case
