@@ -294,16 +294,19 @@ def test_annual_flow_with_the_ledger_on_postgresql(prefect_harness, postgres, sa
     assert "统计局_2023年主要经济指标.xlsx" in proc.stdout and "v1" in proc.stdout
 
 
-def test_what_can_change_a_report_issues_a_new_version_and_nothing_else_does(prefect_harness, sample_copy, tmp_path):
+def test_what_can_change_a_report_issues_a_new_version_and_nothing_else_does(prefect_harness, tmp_path):
     """Issue 16: the version fingerprint covers everything that can change a report. `years_back` in
     method.yaml (how many past years the trends show) issues v2; an unchanged rerun issues nothing;
     a template or a method word lives in the code hash every manifest carries."""
     import shutil
 
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import national
+
+    # three synthetic counties (the repo's config with their county list): every report re-issued is rendered
+    config, data = national.make(tmp_path / "synthetic", 3)
     out = tmp_path / "reports"
-    kwargs = dict(year=2023, data_dir=str(sample_copy), out_dir=str(out), config_dir=str(config))
+    kwargs = dict(year=2023, data_dir=str(data), out_dir=str(out), config_dir=str(config))
     state, result = _run(**kwargs)
     assert result["status"] == "issued" and result["version"] == 1, state.message
     state, result = _run(**kwargs)
