@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,11 @@ def test_a_national_summary_lists_the_first_and_last_counties_and_attaches_the_f
     assert names == ["900000_2023_数据.csv", "900000_2023_排名.csv"]
     ranking = summary.attachments[1][1].decode("utf-8").splitlines()
     assert ranking[0].startswith("县区代码,县区,主体功能区,综合得分,等级,排名") and len(ranking) == 71
+    from evaluation.reporting import charts
+
+    for svg in (charts.bar_svg(summary.context["bar"]), charts.heatmap_svg(summary.context["heat"])):
+        height = float(re.search(rb'<svg[^>]* height="([\d.]+)pt"', svg).group(1))  # 60 rows fit one page
+        assert height <= charts.CHART_MAX_IN * 72 + 1
     operations.render([summary], tmp_path)
     pdf = tmp_path / summary.file_name
     text = pdf_text(pdf).replace("\n", "")

@@ -117,6 +117,16 @@ def radar_svg(radar: dict) -> bytes:
         return _to_svg(fig)
 
 
+MIN_FONT = 7.5  # pt at print size: no chart text is smaller
+CHART_MAX_IN = 8.6  # a chart's height at most (inches at design width): it fits one A4 page with its heading
+
+
+def _row_step(rows: int, preferred: float) -> float:
+    """Inches per row: `preferred`, or closer for a long list so the chart fits one page (60 rows of the
+    national summary: about 3.3 mm a row, still above the 7.5 pt text it holds)."""
+    return min(preferred, (CHART_MAX_IN - 0.9) / rows)
+
+
 def bar_svg(bar: dict) -> bytes:
     """Horizontal bar chart of overall scores, coloured by zone type, with a legend.
 
@@ -136,7 +146,9 @@ def bar_svg(bar: dict) -> bytes:
             colours[zone] = ZONE_COLOURS.get(zone) or next(fallback)
 
     count = len(labels)
-    height = 0.9 + 0.3 * count
+    step = _row_step(count, 0.3)
+    height = 0.9 + step * count
+    fonts = 9 if step >= 0.25 else MIN_FONT  # long lists: rows closer, text at the smallest print size
     positions = list(range(count))
 
     with matplotlib.rc_context(_RC):
@@ -147,9 +159,9 @@ def bar_svg(bar: dict) -> bytes:
         bars = ax.barh(positions, scores, height=0.62,
                        color=[colours[z] for z in zones], edgecolor="none")
         ax.bar_label(bars, labels=[f"{s:.1f}" for s in scores], padding=3,
-                     fontsize=8, color=INK)
+                     fontsize=min(8, fonts), color=INK)
         ax.set_yticks(positions)
-        ax.set_yticklabels(labels, fontsize=9, color=INK)
+        ax.set_yticklabels(labels, fontsize=fonts, color=INK)
         ax.invert_yaxis()  # rank 1 on top
         ax.set_xlim(0, 100)
         ax.set_xticks([0, 20, 40, 60, 80, 100])
@@ -226,8 +238,9 @@ def heatmap_svg(heat: dict) -> bytes:
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("twomountains", ["#f4efe2", "#9cc3a8", "#1f6f5c"])
+    step = _row_step(len(rows), 0.32)
     with matplotlib.rc_context(_RC):
-        fig = _new_figure(6.6, 0.6 + 0.32 * len(rows))
+        fig = _new_figure(6.6, 0.6 + step * len(rows))
         ax = fig.add_axes((0.16, 0.04, 0.74, 0.84))
         image = ax.imshow([[float(v) for v in r] for r in values], cmap=cmap, vmin=0, vmax=100, aspect="auto")
         legend_ax = fig.add_axes((0.925, 0.1, 0.012, 0.7))
@@ -242,7 +255,7 @@ def heatmap_svg(heat: dict) -> bytes:
         ax.set_xticklabels(cols, fontsize=8)
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(rows, fontsize=8.5)
+        ax.set_yticklabels(rows, fontsize=8.5 if step >= 0.25 else MIN_FONT)
         ax.tick_params(length=0)
         for side in ax.spines.values():
             side.set_visible(False)
