@@ -121,10 +121,12 @@ MIN_FONT = 7.5  # pt at print size: no chart text is smaller
 CHART_MAX_IN = 8.6  # a chart's height at most (inches at design width): it fits one A4 page with its heading
 
 
-def _row_step(rows: int, preferred: float) -> float:
-    """Inches per row: `preferred`, or closer for a long list so the chart fits one page (60 rows of the
-    national summary: about 3.3 mm a row, still above the 7.5 pt text it holds)."""
-    return min(preferred, (CHART_MAX_IN - 0.9) / rows)
+def _rows(rows: int, preferred: float, font: float) -> tuple[float, float]:
+    """(inches per row, label size in pt): `preferred` and `font`, or for a long list rows closer, so the
+    chart fits one page, with labels at the smallest print size (60 rows of the national summary: about
+    3.3 mm a row, still above the 7.5 pt text it holds)."""
+    step = min(preferred, (CHART_MAX_IN - 0.9) / rows)
+    return step, (font if step >= 0.25 else MIN_FONT)
 
 
 def bar_svg(bar: dict) -> bytes:
@@ -146,9 +148,8 @@ def bar_svg(bar: dict) -> bytes:
             colours[zone] = ZONE_COLOURS.get(zone) or next(fallback)
 
     count = len(labels)
-    step = _row_step(count, 0.3)
+    step, fonts = _rows(count, 0.3, 9)
     height = 0.9 + step * count
-    fonts = 9 if step >= 0.25 else MIN_FONT  # long lists: rows closer, text at the smallest print size
     positions = list(range(count))
 
     with matplotlib.rc_context(_RC):
@@ -238,7 +239,7 @@ def heatmap_svg(heat: dict) -> bytes:
     from matplotlib.colors import LinearSegmentedColormap
 
     cmap = LinearSegmentedColormap.from_list("twomountains", ["#f4efe2", "#9cc3a8", "#1f6f5c"])
-    step = _row_step(len(rows), 0.32)
+    step, label_font = _rows(len(rows), 0.32, 8.5)
     with matplotlib.rc_context(_RC):
         fig = _new_figure(6.6, 0.6 + step * len(rows))
         ax = fig.add_axes((0.16, 0.04, 0.74, 0.84))
@@ -255,7 +256,7 @@ def heatmap_svg(heat: dict) -> bytes:
         ax.set_xticklabels(cols, fontsize=8)
         ax.xaxis.tick_top()
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(rows, fontsize=8.5 if step >= 0.25 else MIN_FONT)
+        ax.set_yticklabels(rows, fontsize=label_font)
         ax.tick_params(length=0)
         for side in ax.spines.values():
             side.set_visible(False)
