@@ -39,6 +39,12 @@ def _corrected_eco(sample: Path, dest: Path) -> Path:
     return dest
 
 
+def _chart_pages(pdf: Path) -> list[tuple[int, str]]:
+    """(page, caption) of every figure caption in a PDF: where its charts fall."""
+    pages = pdf_text(pdf).split("\f")
+    return [(n, m) for n, page in enumerate(pages, 1) for m in re.findall(r"图\d+", re.sub(r"\s+", "", page))]
+
+
 def _correct_cmd(fixed: Path, data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "flows.cli", "correct", str(fixed), "--department", "eco", "--year", "2023",
             "--reason", REASON, "--data", str(data), "--out", str(out), "--run-date", "2024-03-15"]
@@ -138,11 +144,14 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
         if name in changed:
             assert manifest2["editions"][name] == 2 and digest != manifest1["outputs"][name]
             text = re.sub(r"\s+", "", pdf_text(v2 / name))
-            assert "修订说明" in text and "本报告为第2版" in text
+            assert "修订版，修订说明见文末" in text.split("第2版", 1)[1][:40]  # flagged in the head
+            notice = text.rsplit("修订说明", 1)[1]  # printed at the end, so no chart moves for it
+            assert "本报告为第2版（2024年3月15日），修订第1版。" in notice[:30]
+            assert _chart_pages(v2 / name) == _chart_pages(v1 / name), name
             if name.startswith(("621202_", "621200_")):  # 武都区's own figure, and the city summary
-                assert "武都区" in text.split("修订说明", 1)[1][:600]
+                assert "武都区" in notice[:600]
             else:  # its own data did not change: it says what changed in it, and names no other county
-                notice = text.split("修订说明", 1)[1].split("本县区数据未变", 1)
+                notice = notice.split("本县区数据未变", 1)
                 assert len(notice) == 2 and REASON not in text, name
                 others = [c.name for c in load_catalogue().counties if not name.startswith(c.code)]
                 assert not any(o in notice[0] + notice[1][:300] for o in others), name

@@ -11,6 +11,7 @@ from evaluation.index.scoring import ScoreResult
 from evaluation.ingest import clip
 from evaluation.pipeline.intake import NAME_CAP, Intake
 from evaluation.pipeline.manifest import manifest_inputs
+from evaluation.reporting.context import fmt_date
 
 
 REASON_CAP = 120  # characters of a correction's reason printed in a 修订说明
@@ -43,7 +44,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     before_ids = manifest_inputs(previous)
     changed = {i.department: i for i in intakes if i.received and before_ids.get(i.department) != i.received.submission_id}
     def head(code: str) -> str:
-        return f"本报告为第{version}版（{run_date}），修订第{editions.get(code, version - 1)}版。"
+        return f"本报告为第{version}版（{fmt_date(run_date)}），修订第{editions.get(code, version - 1)}版。"
 
     general, ids = [], []
     for dept, intake in sorted(changed.items()):
