@@ -85,6 +85,21 @@ def test_importing_every_library_module_imports_no_prefect():
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def test_a_render_worker_drawing_scorecards_loads_no_matplotlib_pandas_or_gx():
+    """What a render worker's fork server imports (reporting/warm.py), and a scorecard's charts, stay
+    light: matplotlib is for the city summary's charts only."""
+    code = ("import sys\n"
+            "import evaluation.reporting.warm\n"
+            "from evaluation.reporting import charts\n"
+            "charts.radar_svg({'labels': ['A', 'B', 'C'], 'county': [1, 2, 3], 'zone_avg': [3, 2, 1],"
+            " 'county_label': 'x', 'zone_label': 'y'})\n"
+            "charts.trend_svg({'years': [2023], 'series': [{'label': 'x', 'values': [1]}]})\n"
+            "heavy = [m for m in ('matplotlib', 'pandas', 'great_expectations', 'scipy') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_the_evaluation_is_declared_once_as_named_steps():
     """Issue 16: the evaluation's shape is data (operations.EVALUATE): each step takes only what is
     given or made before it, and the annual flow runs that same table (its costly steps as tasks)."""

@@ -110,7 +110,7 @@ def test_scorecard_text(scorecard_pdf, scorecard_context):
     assert "全市排名第3名/9" in raw
     squashed = _squash(text)
     assert "第1页/共" in squashed
-    # Radar labels come from the matplotlib SVG: they must be real text.
+    # Radar labels (SVG text) and its legend (HTML) are real text.
     assert "重点生态功能区平均" in squashed
     assert "绿水青山" in squashed and "社会满意度" in squashed
 
@@ -287,19 +287,32 @@ def test_autoescape(tmp_path, scorecard_context):
 # --- charts ------------------------------------------------------------------------
 
 
-def test_charts_are_deterministic_matplotlib_svg(scorecard_context, summary_context):
+def test_charts_are_deterministic_svg(scorecard_context, summary_context):
     radar = charts.radar_svg(scorecard_context["radar"])
     assert radar == charts.radar_svg(scorecard_context["radar"])
+    trend = charts.trend_svg(scorecard_context["trend"])
+    assert trend == charts.trend_svg(scorecard_context["trend"])
     bar = charts.bar_svg(summary_context["bar"])
     assert bar == charts.bar_svg(summary_context["bar"])
-    for svg in (radar, bar):
-        text = svg.decode("utf-8")
-        assert "Matplotlib" in text
-        assert "Noto Sans CJK SC" in text
-        assert "<dc:date>" not in text
+    assert "Matplotlib" in bar.decode("utf-8") and "<dc:date>" not in bar.decode("utf-8")
+    for svg in (radar, trend, bar):
+        assert "Noto Sans CJK SC" in svg.decode("utf-8")
     assert ">绿水青山</text>" in radar.decode("utf-8")
     bar_text = bar.decode("utf-8")
     assert ">文县</text>" in bar_text and ">重点开发区（城市化地区）</text>" in bar_text
+
+
+def test_scorecard_charts_are_small_svg_with_escaped_text(scorecard_context):
+    """Every scorecard draws two charts, thousands of times a national run: each is a small SVG
+    (few elements for WeasyPrint to paint), and its labels, which come from config, are escaped."""
+    import xml.etree.ElementTree as ET
+
+    for svg in (charts.radar_svg(scorecard_context["radar"]), charts.trend_svg(scorecard_context["trend"])):
+        assert len(svg) < 4000
+        assert len(list(ET.fromstring(svg).iter())) < 60
+    radar = dict(scorecard_context["radar"], labels=["<b>&", "A", "B", "C", "D"])
+    root = ET.fromstring(charts.radar_svg(radar))  # well-formed: the label is text, not markup
+    assert "<b>&" in [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
 
 
 # --- URL fetcher -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""PDF reporting: context building, charts (matplotlib -> SVG) and Jinja2 + WeasyPrint rendering.
+"""PDF reporting: context building, charts (SVG; matplotlib for the city summary's) and Jinja2 + WeasyPrint rendering.
 
 The rendering names are re-exported lazily so that importing a light submodule
 (e.g. ``evaluation.reporting.context``) does not pull in WeasyPrint and matplotlib.

@@ -1,6 +1,9 @@
-"""Charts for the PDF reports: matplotlib figures rendered to deterministic SVG.
+"""Charts for the PDF reports, as deterministic SVG.
 
-Text stays real text in the SVG (``svg.fonttype = "none"``) and uses the same
+The two charts of every scorecard (radar, trend) are written directly as small SVG documents:
+a few dozen elements, text at print size, so neither drawing them nor WeasyPrint painting them
+costs much in a run of thousands of scorecards. The city summary's charts (bar, heat map) are
+matplotlib figures. Text stays real text in the SVG (``svg.fonttype = "none"``) and uses the same
 font as the report body, so WeasyPrint draws it with "Noto Sans CJK SC" and
 ``pdftotext`` can read chart labels back. All matplotlib settings are applied
 through ``rc_context`` and figures are attached to an explicit Agg canvas, so
@@ -12,11 +15,14 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+# matplotlib is imported by the summary's charts only: a render worker drawing scorecards never loads it.
 
 FONT_FAMILY = "Noto Sans CJK SC"
 
@@ -55,66 +61,112 @@ _RC = {
 }
 
 
-def _to_svg(fig: Figure) -> bytes:
+def _to_svg(fig: "Figure") -> bytes:
     """Serialise a figure to SVG bytes without a timestamp."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None}, transparent=True)
     return buffer.getvalue()
 
 
-def _new_figure(width_in: float, height_in: float) -> Figure:
+def _rc():
+    import matplotlib
+
+    return matplotlib.rc_context(_RC)
+
+
+def _new_figure(width_in: float, height_in: float) -> "Figure":
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width_in, height_in), dpi=100)
     FigureCanvasAgg(fig)
     return fig
 
 
-def radar_svg(radar: dict) -> bytes:
-    """Radar chart of the county's dimension scores against its zone average.
+def _text_width(text: str, size: float) -> float:
+    """Approximate printed width (pt) of a label: CJK and full-width characters one em, others 0.6 em."""
+    return sum(size if ord(ch) > 0x2E7F else 0.6 * size for ch in text)
 
-    ``radar`` is ``context["radar"]``: ``labels``, ``county``, ``zone_avg``
-    (scores on 0-100), ``county_label`` and ``zone_label``.
+
+def _num(value: float) -> str:
+    """A coordinate in the SVG: two decimals, no trailing zeros (deterministic, compact)."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _svg(width: float, height: float, body: list[str]) -> bytes:
+    """A compact SVG document in points (1 user unit = 1 pt at print size), text in the report's font."""
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}pt" height="{_num(height)}pt" '
+            f'viewBox="0 0 {_num(width)} {_num(height)}" font-family="{FONT_FAMILY}">')
+    return (head + "".join(body) + "</svg>").encode("utf-8")
+
+
+def _label(x: float, y: float, text: str, size: float, *, anchor: str = "middle", colour: str = INK,
+           bold: bool = False) -> str:
+    weight = ' font-weight="bold"' if bold else ""
+    return (f'<text x="{_num(x)}" y="{_num(y)}" font-size="{_num(size)}" text-anchor="{anchor}" '
+            f'fill="{colour}"{weight}>{escape(text)}</text>')
+
+
+RADAR_WIDTH, RADAR_HEIGHT = 184.0, 150.0  # pt: the chart is printed 65 mm wide
+RADAR_FONT = 8.0
+
+
+def radar_svg(radar: dict) -> bytes:
+    """Radar chart of the county's dimension scores (filled, solid) against its zone average (dashed).
+
+    ``radar`` is ``context["radar"]``: ``labels``, ``county``, ``zone_avg`` (scores on 0-100),
+    ``county_label`` and ``zone_label``. Drawn directly as a small SVG (about 30 elements, text at
+    print size); the legend is HTML under the chart in the template, so a long zone name wraps
+    instead of being cut off.
     """
     labels: Sequence[str] = radar["labels"]
     county = [float(v) for v in radar["county"]]
     zone_avg = [float(v) for v in radar["zone_avg"]]
     if not (len(labels) == len(county) == len(zone_avg)) or len(labels) < 3:
         raise ValueError("radar needs at least 3 labels and one value per label for each series")
-
     count = len(labels)
-    angles = [2 * math.pi * i / count for i in range(count)]
-    closed = angles + angles[:1]
+    angles = [2 * math.pi * i / count for i in range(count)]  # clockwise from the top
+    cx, gap, margin = RADAR_WIDTH / 2, 4.0, 1.0
+    # the largest radius at which every label fits beside its spoke
+    radius = 50.0
+    for angle, label in zip(angles, labels):
+        side = abs(math.sin(angle))
+        if side > 0.2:
+            radius = min(radius, (cx - margin - gap - _text_width(label, RADAR_FONT)) / side)
+    cy = (RADAR_HEIGHT + RADAR_FONT * 0.3) / 2
 
-    with matplotlib.rc_context(_RC):
-        # drawn at its printed size (58 mm), so every font size below is the size on paper
-        fig = _new_figure(2.28, 2.26)
-        ax = fig.add_axes((0.19, 0.2, 0.62, 0.62), projection="polar")
-        ax.set_theta_offset(math.pi / 2)
-        ax.set_theta_direction(-1)
-        ax.set_ylim(0, 100)
-        ax.set_yticks([20, 40, 60, 80, 100])
-        ax.set_yticklabels(["", "40", "", "80", ""], fontsize=7.5, color=MUTED)
-        ax.set_rlabel_position(180 / count)
-        ax.set_xticks(angles)
-        ax.set_xticklabels(labels, fontsize=8, color=INK)
-        ax.tick_params(axis="x", pad=4)
-        ax.grid(color=GRID, linewidth=0.6)
-        ax.spines["polar"].set_color(GRID)
-        ax.spines["polar"].set_linewidth(0.6)
+    def point(angle: float, r: float) -> tuple[float, float]:
+        return cx + r * math.sin(angle), cy - r * math.cos(angle)
 
-        ax.fill(closed, county + county[:1], color=ACCENT, alpha=0.14, linewidth=0,
-                zorder=2)
-        (county_line,) = ax.plot(closed, county + county[:1], color=ACCENT, linewidth=1.8,
-                                 marker="o", markersize=3, label=radar["county_label"],
-                                 zorder=3)
-        # Dashed reference drawn on top so it stays visible where the series overlap.
-        (zone_line,) = ax.plot(closed, zone_avg + zone_avg[:1], color=REFERENCE,
-                               linewidth=1.2, linestyle=(0, (4, 2)),
-                               label=radar["zone_label"], zorder=4)
+    def polygon(values: Sequence[float]) -> str:
+        return " ".join(f"{_num(x)},{_num(y)}" for x, y in
+                        (point(a, radius * min(max(v, 0.0), 100.0) / 100) for a, v in zip(angles, values)))
 
-        fig.legend(handles=[county_line, zone_line], loc="lower center", ncol=2,
-                   frameon=False, fontsize=7.5, handlelength=1.8, columnspacing=1.0,
-                   bbox_to_anchor=(0.5, -0.01))
-        return _to_svg(fig)
+    body = []
+    for level in (20, 40, 60, 80, 100):  # rings
+        ring = polygon([level] * count)
+        body.append(f'<polygon points="{ring}" fill="none" stroke="{GRID}" stroke-width="0.6"/>')
+    for angle in angles:  # spokes
+        x, y = point(angle, radius)
+        body.append(f'<line x1="{_num(cx)}" y1="{_num(cy)}" x2="{_num(x)}" y2="{_num(y)}" stroke="{GRID}" '
+                    f'stroke-width="0.6"/>')
+    for level in (40, 80):  # scale, beside the top spoke
+        body.append(_label(cx + 2, cy - radius * level / 100 + 2.6, str(level), 7.5, anchor="start", colour=MUTED))
+    body.append(f'<polygon points="{polygon(county)}" fill="{ACCENT}" fill-opacity="0.14" stroke="{ACCENT}" '
+                f'stroke-width="1.8" stroke-linejoin="round"/>')
+    body.append(f'<polygon points="{polygon(zone_avg)}" fill="none" stroke="{REFERENCE}" stroke-width="1.2" '
+                f'stroke-dasharray="4 2"/>')
+    for angle, value in zip(angles, county):
+        x, y = point(angle, radius * min(max(value, 0.0), 100.0) / 100)
+        body.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="1.6" fill="{ACCENT}"/>')
+    for angle, label in zip(angles, labels):
+        x, y = point(angle, radius + gap)
+        sin, cos = math.sin(angle), math.cos(angle)
+        anchor = "start" if sin > 0.2 else "end" if sin < -0.2 else "middle"
+        y += RADAR_FONT * (0.35 - 0.55 * cos)  # above the top spoke, below the bottom one, centred beside
+        body.append(_label(x, y, label, RADAR_FONT, anchor=anchor))
+    return _svg(RADAR_WIDTH, RADAR_HEIGHT, body)
 
 
 MIN_FONT = 7.5  # pt at print size: no chart text is smaller
@@ -152,7 +204,7 @@ def bar_svg(bar: dict) -> bytes:
     height = 0.9 + step * count
     positions = list(range(count))
 
-    with matplotlib.rc_context(_RC):
+    with _rc():
         fig = _new_figure(6.6, height)
         legend_share = 0.45 / height
         ax = fig.add_axes((0.16, legend_share + 0.06 / height, 0.76,
@@ -174,6 +226,8 @@ def bar_svg(bar: dict) -> bytes:
             ax.spines[side].set_visible(False)
         ax.spines["bottom"].set_color(GRID)
 
+        from matplotlib.patches import Patch
+
         handles = [Patch(facecolor=colour, edgecolor="none", label=zone)
                    for zone, colour in colours.items()]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3),
@@ -182,10 +236,9 @@ def bar_svg(bar: dict) -> bytes:
         return _to_svg(fig)
 
 
-TREND_COLOURS = ("#1f6f5c", "#4a6a8a", "#b08d3c", "#8a5a6a", "#6f8f5f", "#a0674a")
-
-
-TREND_STYLES = ((ACCENT, 2.2, "-", 4), (REFERENCE, 1.3, (0, (4, 2)), 3), ("#4a6a8a", 1.3, (0, (1, 1.5)), 3))
+TREND_STYLES = (  # colour, line width, dash pattern, marker radius: the county, its zone average, a third line
+    (ACCENT, 2.2, "", 2.4), (REFERENCE, 1.3, "4 2", 1.8), ("#4a6a8a", 1.3, "1 1.5", 1.8))
+TREND_WIDTH, TREND_HEIGHT = 504.0, 118.0  # pt: printed across the text width
 
 
 def trend_svg(trend: dict) -> bytes:
@@ -193,38 +246,45 @@ def trend_svg(trend: dict) -> bytes:
 
     ``trend`` is ``context["trend"]``: ``years`` (list of int), ``series`` (a list of
     ``{"label": str, "values": [score or None per year]}``, the county first) and ``unit`` (y axis).
+    Drawn directly as a small SVG; the legend (the series' labels) is HTML in the template.
     """
     years = [int(y) for y in trend["years"]]
     series = trend["series"][:len(TREND_STYLES)]
     if not years or not series:
         raise ValueError("trend needs at least one year and one series")
-    with matplotlib.rc_context(_RC):
-        fig = _new_figure(7.0, 1.75)
-        ax = fig.add_axes((0.08, 0.17, 0.66, 0.76))
-        for i, line in enumerate(series):
-            points = [(y, float(v)) for y, v in zip(years, line["values"]) if v is not None]
-            if not points:
-                continue
-            xs, ys = zip(*points)
-            colour, width, style, size = TREND_STYLES[i]
-            ax.plot(xs, ys, marker="o", markersize=size, linewidth=width, linestyle=style, color=colour,
-                    label=line["label"], zorder=4 - i)
-            if i == 0:
-                for x, y in points:
-                    ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
-                                fontsize=8, color=INK, fontweight="bold")
-        ax.set_xticks(years)
-        ax.set_xticklabels([f"{y}年" for y in years], fontsize=8)
-        ax.set_xlim(years[0] - 0.4, years[-1] + 0.4)
-        ax.set_ylim(0, 100)
-        ax.set_yticks([0, 25, 50, 75, 100])
-        ax.set_ylabel(trend.get("unit", "分"), fontsize=7.5, color=MUTED)
-        ax.tick_params(labelsize=7.5, length=0)
-        ax.grid(axis="y", color=GRID, linewidth=0.6)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=8)
-        return _to_svg(fig)
+    left, right, top, bottom = 34.0, TREND_WIDTH - 12.0, 14.0, TREND_HEIGHT - 16.0
+    span = max(len(years) - 1, 1)
+    pad = (right - left) / (2 * span + 2) if len(years) > 1 else (right - left) / 2
+
+    def x_of(year: int) -> float:
+        return left + pad + (right - left - 2 * pad) * (year - years[0]) / span if len(years) > 1 else (left + right) / 2
+
+    def y_of(value: float) -> float:
+        return bottom - (bottom - top) * min(max(value, 0.0), 100.0) / 100
+
+    body = [_label(2, top - 6, trend.get("unit", "分"), 7.5, anchor="start", colour=MUTED)]
+    for level in (0, 25, 50, 75, 100):
+        y = y_of(level)
+        colour = MUTED if level == 0 else GRID
+        body.append(f'<line x1="{_num(left)}" y1="{_num(y)}" x2="{_num(right)}" y2="{_num(y)}" stroke="{colour}" '
+                    f'stroke-width="0.6"/>')
+        body.append(_label(left - 5, y + 2.6, str(level), 7.5, anchor="end", colour=MUTED))
+    for year in years:
+        body.append(_label(x_of(year), bottom + 11, f"{year}年", 8, colour=MUTED))
+    for i in reversed(range(len(series))):  # the county last, on top
+        colour, width, dash, marker = TREND_STYLES[i]
+        points = [(x_of(y), y_of(float(v)), float(v)) for y, v in zip(years, series[i]["values"]) if v is not None]
+        if not points:
+            continue
+        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        if len(points) > 1:
+            path = " ".join(f"{_num(x)},{_num(y)}" for x, y, _ in points)
+            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="{width}"{dashes} '
+                        f'stroke-linejoin="round"/>')
+        body.extend(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{marker}" fill="{colour}"/>' for x, y, _ in points)
+        if i == 0:
+            body.extend(_label(x, y - 6, f"{v:.1f}", 8, bold=True) for x, y, v in points)
+    return _svg(TREND_WIDTH, TREND_HEIGHT, body)
 
 
 def heatmap_svg(heat: dict) -> bytes:
@@ -240,7 +300,7 @@ def heatmap_svg(heat: dict) -> bytes:
 
     cmap = LinearSegmentedColormap.from_list("twomountains", ["#f4efe2", "#9cc3a8", "#1f6f5c"])
     step, label_font = _rows(len(rows), 0.32, 8.5)
-    with matplotlib.rc_context(_RC):
+    with _rc():
         fig = _new_figure(6.6, 0.6 + step * len(rows))
         ax = fig.add_axes((0.16, 0.04, 0.74, 0.84))
         image = ax.imshow([[float(v) for v in r] for r in values], cmap=cmap, vmin=0, vmax=100, aspect="auto")
@@ -273,7 +333,7 @@ def distribution_svg(dist: dict) -> bytes:
     if not (len(labels) == len(scores) == len(zones)) or not labels:
         raise ValueError("distribution needs one score and one zone per county")
     order = list(dict.fromkeys(zones))
-    with matplotlib.rc_context(_RC):
+    with _rc():
         fig = _new_figure(6.6, 0.7 + 0.5 * len(order))
         ax = fig.add_axes((0.24, 0.2, 0.72, 0.75))
         for k, zone in enumerate(order):
