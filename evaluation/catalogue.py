@@ -7,6 +7,7 @@ rather than as a wrong number on a scorecard.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -439,11 +440,13 @@ class Catalogue(_Strict):
     def zone_weights(self, zone: str) -> dict[str, float]:
         return dict(self.weight_sets[self.zone_types[zone].weight_set])
 
+    @functools.cached_property
+    def _county_by_code(self) -> dict[str, County]:
+        return {county.code: county for county in self.counties}
+
     def county(self, code: str) -> County:
-        for county in self.counties:
-            if county.code == code:
-                return county
-        raise KeyError(code)
+        """The county of a code (KeyError if none); a lookup, so a national plan is not quadratic."""
+        return self._county_by_code[code]
 
     def department_variables(self, department: str) -> list[Variable]:
         return [v for v in self.variables.values() if v.department == department]

@@ -16,7 +16,7 @@ from evaluation.index.uncertainty import monte_carlo
 from evaluation.ingest import FACT_COLUMNS
 from evaluation.pipeline.intake import STATUS_LABEL, Intake, warning_notes
 from evaluation.pipeline.keys import content_key, facts_digests
-from evaluation.reporting.context import Analysis, county_context, fmt_date, RunInfo, summary_context
+from evaluation.reporting.context import Analysis, county_context, fmt_date, RunInfo, summary_context, trend_table
 from evaluation.reporting.planned import PlannedReport
 from evaluation.reporting.rendercache import RenderCache
 
@@ -88,8 +88,9 @@ def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
     from evaluation.exports import safe_frame
 
     plan = []
+    trends = trend_table(analysis, result, info.year)
     entries = [(county.code, county.name, f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf",
-                county_context(result, catalogue, county.code, info, analysis), county.code,
+                county_context(result, catalogue, county.code, info, analysis, trends), county.code,
                 f"{county.name}{info.year}年度评价所用数据（含来源文件、工作表和行号）")
                for county in sorted(catalogue.counties, key=lambda c: c.code)]
     city = catalogue.city

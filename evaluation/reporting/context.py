@@ -216,7 +216,8 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
 
 
 def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo,
-                   analysis: Analysis | None = None) -> dict:
+                   analysis: Analysis | None = None, trends: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
+    """A scorecard's context; `trends`: trend_table(analysis, result, year), given when planning many."""
     from evaluation.reporting import story
 
     analysis = analysis or Analysis()
@@ -234,7 +235,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     history = None
     if analysis.indicator_trend is not None:
         mine = analysis.indicator_trend.xs(code, level="county_code")
-        history = ([int(y) for y in mine.index], {c: mine[c].tolist() for c in mine.columns})
+        history = ([int(y) for y in mine.index], mine.to_dict("list"))
     dim_rows = [
         {
             "id": d.id,
@@ -344,7 +345,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
             "zone_label": f"{zone.name}平均",
         },
         "indicators": rows,
-        "trend": _trend(analysis, code, catalogue, result, info.year),
+        "trend": _trend(trends or trend_table(analysis, result, info.year), code, county.name, county.zone, zone.name),
         "appendix": [
             {"dimension": dim_name[d.id], "weight": fmt_percent(dim_weights[d.id]),
              "detail": "、".join(
@@ -358,16 +359,20 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     }
 
 
-def _trend(analysis: Analysis, code: str, catalogue: Catalogue, result: ScoreResult, year: int) -> dict:
+def trend_table(analysis: Analysis | None, result: ScoreResult, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(year x county composite, year x zone type average) for the trend charts: made once per plan, as
+    per county it would cost O(counties²) at national scale."""
+    trend = analysis.trend if analysis is not None else None
+    overall = result.overall.to_frame(year).T if trend is None else trend["overall"].unstack("county_code")
+    zone_means = overall.T.groupby(result.zones.reindex(overall.columns)).mean().T
+    return overall, zone_means
+
+
+def _trend(table: tuple[pd.DataFrame, pd.DataFrame], code: str, name: str, zone: str, zone_name: str) -> dict:
     """The composite per year: the county and its zone type's average (two lines)."""
-    zone = result.zones[code]
-    zone_name = catalogue.zone_types[zone].name
-    # year x county
-    overall = (result.overall.to_frame(year).T if analysis.trend is None
-               else analysis.trend["overall"].unstack("county_code"))
-    members = [c for c in overall.columns if result.zones.get(c) == zone]
+    overall, zone_means = table
     # no city average: a correction anywhere would then change every county's document (and re-issue it)
-    series = [(catalogue.county(code).name, overall[code]), (f"{zone_name}平均", overall[members].mean(axis=1))]
+    series = [(name, overall[code]), (f"{zone_name}平均", zone_means[zone])]
     return {
         "years": [int(y) for y in overall.index],
         "series": [{"label": label, "values": [None if pd.isna(v) else round(float(v), 1) for v in values]}

@@ -32,9 +32,10 @@ class Gain:
 def points_available(result, catalogue, code: str, n: int = 5) -> list[Gain]:
     """The n indicators of `code` with the most composite points still available (at least 0.05)."""
     method = catalogue.method.normalise
-    raw, normalised = result.raw.loc[code], result.normalised.loc[code]
-    applicable = result.applicable.loc[code]
-    weights, dim_weights = result.weights.loc[code], result.dimension_weights.loc[code]
+    # the county's rows as dicts: one lookup per frame, not one pandas lookup per cell
+    raw, normalised, applicable, weights, dim_weights = (
+        f.loc[code].to_dict() for f in (result.raw, result.normalised, result.applicable, result.weights,
+                                         result.dimension_weights))
     gains = []
     for ind in catalogue.indicators:
         if not applicable[ind.id]:
