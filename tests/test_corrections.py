@@ -160,7 +160,7 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
             assert manifest2["editions"][name] == 1 and digest == manifest1["outputs"][name]
             assert (v2 / name).read_bytes() == (v1 / name).read_bytes()
     wudu = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
-    assert "生态质量指数（EQI）：77.51→76.9无量纲" in wudu
+    assert "生态质量指数（EQI）：77.51→76.9（生态环境局" in wudu  # a dimensionless index: no unit printed
     table = wudu.split("三、指标明细", 1)[1]  # the corrected figure is marked where it is printed
     assert re.search(r"生态质量指数（EQI）(本版更正)?76\.90", table) and "标注“本版更正”的指标" in table
     assert table.count("本版更正") == 2  # the one corrected row, and the note that explains the mark

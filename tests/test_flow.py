@@ -78,7 +78,7 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
     v2 = out / "2023" / "v2"
     wudu_v2 = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
     assert "修订说明" in wudu_v2 and "本报告为第2版" in wudu_v2 and "生态环境局更正了数据" in wudu_v2
-    assert "生态质量指数（EQI）：77.51→55.5无量纲" in wudu_v2
+    assert "生态质量指数（EQI）：77.51→55.5（生态环境局" in wudu_v2
     manifest_v2 = json.loads((v2 / "manifest.json").read_text(encoding="utf-8"))
     assert any("77.51 → 55.5" in line for line in manifest_v2["revisions"]["621202"])
     # Only the reports whose content changed were rendered; the others are v1's bytes.

@@ -11,7 +11,7 @@ from evaluation.index.scoring import ScoreResult
 from evaluation.ingest import clip
 from evaluation.pipeline.intake import NAME_CAP, Intake
 from evaluation.pipeline.manifest import manifest_inputs
-from evaluation.reporting.context import fmt_date
+from evaluation.reporting.context import fmt_date, unit_text
 
 
 REASON_CAP = 120  # characters of a correction's reason printed in a 修订说明
@@ -39,7 +39,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     reasons = reasons or {}
     editions = {name.split("_", 1)[0]: int(v) for name, v in previous.get("editions", {}).items()}
     names = {v.id: v.name for v in catalogue.variables.values()}
-    units = {v.id: v.unit for v in catalogue.variables.values()}
+    units = {v.id: (" " + unit_text(v.unit)).rstrip() for v in catalogue.variables.values()}  # no "无量纲"
     dept_name = {k: d.name for k, d in catalogue.departments.items()}
     before_ids = manifest_inputs(previous)
     changed = {i.department: i for i in intakes if i.received and before_ids.get(i.department) != i.received.submission_id}
@@ -85,7 +85,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                 fixed.extend(feeds.get(f.variable_id, ()))
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
-                own.append(f"{names[f.variable_id]}：{shown_old} → {shown_new} {units[f.variable_id]}"
+                own.append(f"{names[f.variable_id]}：{shown_old} → {shown_new}{units[f.variable_id]}"
                            f"（{dept_name[f.department]}，《{clip(f.original_name, NAME_CAP)}》第 {f.row} 行）")
                 why = clip(reasons.get(f.submission_id, ""), REASON_CAP)  # text from people: bounded
                 if why and f"更正原因：{why}" not in own:
