@@ -483,7 +483,7 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         },
         "notes": notes,
         "readiness": {
-            "ready": [catalogue.county(c).name for c in (analysis.city_readiness or {}).get("ready", [])],
+            "ready": _listed([catalogue.county(c).name for c in (analysis.city_readiness or {}).get("ready", [])]),
             "total": len(catalogue.counties),
             "targets": (analysis.city_readiness or {}).get("targets", []),
             "verified": catalogue.readiness.verified,
