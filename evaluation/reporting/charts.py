@@ -15,9 +15,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from xml.sax.saxutils import escape
-
 from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -94,6 +93,11 @@ def _num(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _score(value: float) -> float:
+    """A score clamped to the charts' 0-100 scale."""
+    return min(max(value, 0.0), 100.0)
+
+
 def _svg(width: float, height: float, body: list[str]) -> bytes:
     """A compact SVG document in points (1 user unit = 1 pt at print size), text in the report's font."""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}pt" height="{_num(height)}pt" '
@@ -139,9 +143,11 @@ def radar_svg(radar: dict) -> bytes:
     def point(angle: float, r: float) -> tuple[float, float]:
         return cx + r * math.sin(angle), cy - r * math.cos(angle)
 
+    def vertices(values: Sequence[float]) -> list[tuple[float, float]]:
+        return [point(a, radius * _score(v) / 100) for a, v in zip(angles, values)]
+
     def polygon(values: Sequence[float]) -> str:
-        return " ".join(f"{_num(x)},{_num(y)}" for x, y in
-                        (point(a, radius * min(max(v, 0.0), 100.0) / 100) for a, v in zip(angles, values)))
+        return " ".join(f"{_num(x)},{_num(y)}" for x, y in vertices(values))
 
     body = []
     for level in (20, 40, 60, 80, 100):  # rings
@@ -157,8 +163,7 @@ def radar_svg(radar: dict) -> bytes:
                 f'stroke-width="1.8" stroke-linejoin="round"/>')
     body.append(f'<polygon points="{polygon(zone_avg)}" fill="none" stroke="{REFERENCE}" stroke-width="1.2" '
                 f'stroke-dasharray="4 2"/>')
-    for angle, value in zip(angles, county):
-        x, y = point(angle, radius * min(max(value, 0.0), 100.0) / 100)
+    for x, y in vertices(county):
         body.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="1.6" fill="{ACCENT}"/>')
     for angle, label in zip(angles, labels):
         x, y = point(angle, radius + gap)
@@ -260,7 +265,7 @@ def trend_svg(trend: dict) -> bytes:
         return left + pad + (right - left - 2 * pad) * (year - years[0]) / span if len(years) > 1 else (left + right) / 2
 
     def y_of(value: float) -> float:
-        return bottom - (bottom - top) * min(max(value, 0.0), 100.0) / 100
+        return bottom - (bottom - top) * _score(value) / 100
 
     body = [_label(2, top - 6, trend.get("unit", "分"), 7.5, anchor="start", colour=MUTED)]
     for level in (0, 25, 50, 75, 100):
