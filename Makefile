@@ -18,7 +18,8 @@ demo: setup
 
 # Two pytest workers (one per core here); each test file stays on one worker, so a file's
 # session fixtures (Prefect harness, PostgreSQL, Dask cluster) start once per worker.
-test: setup
+test:
+	@bash scripts/setup.sh --test
 	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
 # A local Prefect server with the deployments of prefect.yaml and a worker (loopback only).

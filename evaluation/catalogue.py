@@ -199,7 +199,7 @@ class Source(_Strict):
     """Where one bureau's yearly table comes from and how to read it."""
 
     department: Id
-    kind: Literal["folder", "http", "sql"] = "folder"
+    kind: Literal["folder", "http", "sql", "portal"] = "folder"  # portal: uploaded through the web portal
     # folder: a file name (with {year}) inside <data dir>/<year>/; no path, no other placeholder
     pattern: str | None = Field(default=None, pattern=FILE_PATTERN)
     # http: a URL (with {year}); sql: a SQLAlchemy URL. ${ENV} variables are expanded.
@@ -219,7 +219,7 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "Source":
-        need = {"folder": ("pattern",), "http": ("url",), "sql": ("url", "query")}[self.kind]
+        need = {"folder": ("pattern",), "http": ("url",), "sql": ("url", "query"), "portal": ()}[self.kind]
         missing = [name for name in need if not getattr(self, name)]
         if missing:
             raise ValueError(f"a {self.kind} source needs {', '.join(missing)}")
@@ -243,6 +243,8 @@ class Source(_Strict):
         """Where the data comes from, for logs and the ledger (no credentials)."""
         if self.kind == "folder":
             return f"folder:{self.pattern}"
+        if self.kind == "portal":
+            return "portal"
         if self.kind == "sql":
             return "sql:" + re.sub(r"//[^@/]*@", "//***@", self.url or "")
         return f"http:{self.url}"

@@ -34,8 +34,9 @@ from evaluation.fsutil import atomic_write
 from evaluation.ingest import FACT_COLUMNS, Received, submission_id as make_submission_id
 
 LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"
-SCHEMA_VERSION = 3  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current;
-# 3: facts.indicator_id renamed variable_id (it always held variable ids: gep, population)
+SCHEMA_VERSION = 4  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current;
+# 3: facts.indicator_id renamed variable_id (it always held variable ids: gep, population);
+# 4: submissions.submitted_by (the portal account that submitted it; empty for the other sources)
 LOCK_WAIT = 30.0  # seconds a recording waits for the year's lock (a run holds it while it records)
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class SubmissionRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the received bytes
     department: Mapped[str] = mapped_column(String(32), index=True)
     year: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # folder, http, sql
+    kind: Mapped[str] = mapped_column(String(16))  # folder, http, sql, portal
     location: Mapped[str] = mapped_column(Text)
     original_name: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
@@ -68,6 +69,7 @@ class SubmissionRow(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     findings: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     reason: Mapped[str] = mapped_column(Text, default="")  # why it was sent (corrections)
+    submitted_by: Mapped[str] = mapped_column(String(64), default="")  # the portal account, if any
 
 
 class FactRow(Base):
@@ -160,6 +162,13 @@ class Ledger:
             atomic_write(path, received.data)
         return path
 
+    def stored(self, sha256: str) -> bytes:
+        """Bytes kept in the content store under their sha256 (KeyError when not kept)."""
+        path = self._blob(sha256)
+        if not path.is_file():
+            raise KeyError(sha256)
+        return path.read_bytes()
+
     def raw_bytes(self, submission_id: str) -> bytes:
         """The bytes of a submission (by its id) as received."""
         sub = self.submission(submission_id)
@@ -170,7 +179,7 @@ class Ledger:
     # recording -----------------------------------------------------------------
 
     def record(self, received: Received, *, status: str, received_at: str, facts: pd.DataFrame | None = None,
-               findings: list[dict] | None = None, reason: str = "") -> Recorded:
+               findings: list[dict] | None = None, reason: str = "", submitted_by: str = "") -> Recorded:
         """Record a received submission once; an accepted one supersedes the bureau's current one for the year.
 
         Takes the year's lock (when the ledger belongs to a reports folder) and retries when
@@ -178,17 +187,17 @@ class Ledger:
         """
         self.keep_bytes(received)
         if self.lock_dir is None:
-            return self._record(received, status, received_at, facts, findings, reason)
+            return self._record(received, status, received_at, facts, findings, reason, submitted_by)
         from evaluation.versions import year_lock
 
         with year_lock(self.lock_dir, received.year, wait=self.lock_wait, what="recording a submission"):
-            return self._record(received, status, received_at, facts, findings, reason)
+            return self._record(received, status, received_at, facts, findings, reason, submitted_by)
 
     def _record(self, received: Received, status: str, received_at: str, facts: pd.DataFrame | None,
-                findings: list[dict] | None, reason: str) -> Recorded:
+                findings: list[dict] | None, reason: str, submitted_by: str = "") -> Recorded:
         for attempt in range(5):
             try:
-                return self._record_once(received, status, received_at, facts, findings, reason)
+                return self._record_once(received, status, received_at, facts, findings, reason, submitted_by)
             except IntegrityError:
                 # another process recorded this submission, or a current one, at the same moment: look again
                 if attempt == 4:
@@ -196,7 +205,7 @@ class Ledger:
         raise AssertionError("unreachable")
 
     def _record_once(self, received: Received, status: str, received_at: str, facts: pd.DataFrame | None,
-                     findings: list[dict] | None, reason: str) -> Recorded:
+                     findings: list[dict] | None, reason: str, submitted_by: str = "") -> Recorded:
         sid = received.submission_id
         with Session(self.engine) as session, session.begin():
             existing = session.get(SubmissionRow, sid)
@@ -218,7 +227,7 @@ class Ledger:
                 kind=received.kind, location=received.location, original_name=received.original_name,
                 size=len(received.data), received_at=received_at, status=status,
                 supersedes=previous.id if previous else None, superseded_by=None,
-                findings=json.dumps(findings or [], ensure_ascii=False), reason=reason,
+                findings=json.dumps(findings or [], ensure_ascii=False), reason=reason, submitted_by=submitted_by,
             ))
             session.flush()  # the submission exists before anything points at it
             if status == "accepted" and facts is not None and not facts.empty:
@@ -341,6 +350,7 @@ def _migrate(engine) -> None:
     _migrate_step(engine, "submissions", lambda cols: "sha256" not in cols, _migrate_1_to_2)
     if "facts" in names:
         _migrate_step(engine, "facts", lambda cols: "indicator_id" in cols, _migrate_2_to_3)
+    _migrate_step(engine, "submissions", lambda cols: "submitted_by" not in cols, _migrate_3_to_4)
 
 
 def _migrate_step(engine, table: str, needed, step) -> None:
@@ -354,6 +364,11 @@ def _migrate_step(engine, table: str, needed, step) -> None:
     except (OperationalError, IntegrityError, ProgrammingError):
         if needed({c["name"] for c in inspect(engine).get_columns(table)}):
             raise
+
+
+def _migrate_3_to_4(conn) -> None:
+    conn.execute(text("ALTER TABLE submissions ADD COLUMN submitted_by VARCHAR(64) DEFAULT '' NOT NULL"))
+    log.info("ledger migrated to schema 4 (submissions.submitted_by)")
 
 
 def _migrate_2_to_3(conn) -> None:

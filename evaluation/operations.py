@@ -2,7 +2,7 @@
 the web app. Each is a plain function over plain data and resources handed in (a ledger, a GX gate,
 a render cache); none imports Prefect, reads the clock or picks a folder on its own.
 
-    check_folder   receive and check every table a year expects (drop folder, HTTP, SQL)
+    check_folder   receive and check every table a year expects (drop folder, HTTP, SQL, portal)
     check_file     check one table handed in (`twomountains validate`, a web upload)
     record         keep checked tables in the ledger, byte for byte
     correct        check a bureau's corrected table and record it as superseding the old one
@@ -46,11 +46,19 @@ if TYPE_CHECKING:
 
 
 def check_folder(catalogue: Catalogue, data_dir: Path | str, year: int, *, previous: pd.DataFrame | None = None,
-                 gate: Gate | None = None, departments: set[str] | None = None) -> list[pipeline.Intake]:
+                 gate: Gate | None = None, departments: set[str] | None = None,
+                 ledger: Ledger | None = None) -> list[pipeline.Intake]:
     """Every table `year` expects (or those of `departments`), received from its source and checked;
-    a table that is not there is an Intake with status "missing"."""
-    return [pipeline.check_one(pipeline.receive_one(e, catalogue, year, data_dir), catalogue, previous=previous,
-                               gate=gate)
+    a table that is not there is an Intake with status "missing". Portal sources are read from
+    `ledger` (missing without one)."""
+    def receive(e):
+        if e.kind == "portal":
+            return (pipeline.receive_from_ledger(ledger, e, catalogue, year) if ledger is not None else
+                    pipeline.Intake(e.department, catalogue.departments[e.department].name, e.path.name, "missing",
+                                    message="报送门户的数据需从报送台账读取"))
+        return pipeline.receive_one(e, catalogue, year, data_dir)
+
+    return [pipeline.check_one(receive(e), catalogue, previous=previous, gate=gate)
             for e in discover(data_dir, year, catalogue) if departments is None or e.department in departments]
 
 

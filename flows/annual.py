@@ -46,6 +46,17 @@ def receive(expected: list[Expected], catalogue: Catalogue, year: int, data_dir:
     return intakes
 
 
+@_task
+def from_ledger(expected: list[Expected], catalogue: Catalogue, year: int, out_dir: str,
+                ledger_url: str | None) -> list[pipeline.Intake]:
+    """The portal's tables: each bureau's current accepted submission for the year, from the ledger."""
+    with open_ledger(out_dir, ledger_url) as ledger:
+        intakes = [pipeline.receive_from_ledger(ledger, e, catalogue, year) for e in expected]
+    for intake in intakes:
+        get_run_logger().info("portal %s %d: %s (%s)", intake.department, year, intake.status, intake.file)
+    return intakes
+
+
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=exponential_backoff(1),
       retry_jitter_factor=0.2, retry_condition_fn=retry_on(TransientSourceError))
 def fetch(expected: Expected, catalogue: Catalogue, year: int, data_dir: str) -> pipeline.Intake:
@@ -75,9 +86,14 @@ def _intakes(catalogue: Catalogue, expected: list[Expected], year: int, data_dir
     folder = [e for e in expected if e.kind == "folder"]
     from_folder = iter(receive(folder, catalogue, year, data_dir) if folder else [])
     received = []
+    portal = [e for e in expected if e.kind == "portal"]
+    from_portal = iter(from_ledger(portal, catalogue, year, out_dir, ledger_url) if portal else [])
     for e in expected:
         if e.kind == "folder":
             received.append(next(from_folder))
+            continue
+        if e.kind == "portal":
+            received.append(next(from_portal))
             continue
         state = fetch(e, catalogue, year, data_dir, return_state=True)
         if state.is_failed():

@@ -140,19 +140,6 @@ def _check_prefect_server(url: str) -> None:
                       "或取消该设置以在本机重新评价。")
 
 
-def _announce_correction(submission_id: str, year: int, department: str, file_name: str) -> None:
-    """Emit the event the correction-rerun deployment waits for (see prefect.yaml)."""
-    from prefect.events import emit_event
-
-    from flows.correction import EVENT, RESOURCE_PREFIX
-
-    event = emit_event(event=EVENT, resource={"prefect.resource.id": RESOURCE_PREFIX + submission_id,
-                                              "prefect.resource.name": file_name[:120]},
-                       payload={"year": year, "department": department})
-    if event is None:
-        raise Unreachable("更正已登记，但未能通知 Prefect 服务器（事件未发出）；请在服务器上手动运行 correction-rerun。")
-
-
 def _start_prefect():
     """Start the local Prefect server now (it boots while the command imports its flows), unless
     PREFECT_API_URL names a server; see flows.localserver."""
@@ -275,7 +262,9 @@ def correct(
         else:
             console.print(f"该文件此前已登记（提交编号 {recorded.submission_id[:12]}），不重复记录。")
         if server_url:
-            _announce_correction(recorded.submission_id, year, department, checked.file)
+            from flows.events import announce_correction
+
+            announce_correction(recorded.submission_id, year, department, checked.file)
             console.print(f"已通知 Prefect 服务器 {server_url}：部署 correction-rerun 将重新评价 {year} 年度，"
                           "只重出内容有变化的报告（在 Prefect 界面查看其运行）。", markup=False)
             return
@@ -531,8 +520,10 @@ def template(
 
 @app.command()
 def history(
-    year: int = typer.Option(..., "--year", help="评价年度 / year"),
+    year: Optional[int] = typer.Option(None, "--year", help="评价年度 / year"),
     county: Optional[str] = typer.Option(None, "--county", help="县区代码，列出该县区每个数据的来源 / county code"),
+    audit: bool = typer.Option(False, "--audit", help="列出报送门户的操作记录（谁、做了什么、何时、从哪里）/ the portal's audit trail"),
+    limit: int = typer.Option(200, "--limit", help="--audit 列出的条数 / audit lines shown"),
     out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
@@ -540,6 +531,12 @@ def history(
     """报送记录、报告版本与数据来源 / Submissions, report versions and where each figure came from."""
     from evaluation import operations, versions
     from evaluation.resources import open_deliveries, open_ledger
+
+    if audit:
+        _print_audit(out, ledger, limit)
+        return
+    if year is None:
+        raise UserError("请用 --year 给出年度（或用 --audit 列出门户操作记录）。", ExitCode.USAGE)
 
     catalogue = _load_catalogue(config_dir)
     if county is not None and county not in {c.code for c in catalogue.counties}:
@@ -588,6 +585,23 @@ def history(
             console.print(t)
 
 
+def _print_audit(out: Path, ledger: Optional[str], limit: int) -> None:
+    with _accounts(out, ledger) as book:
+        lines = book.audit_lines(limit=max(1, min(limit, 100000)))
+    if not lines:
+        console.print("没有门户操作记录。")
+        return
+    outcome_zh = {"ok": "成功", "denied": "拒绝", "failed": "失败", "refused": "未接受", "rejected": "校验未通过",
+                  "locked": "已锁定"}
+    table = Table(title="报送门户操作记录（最新在前）/ audit trail")
+    for col in ("时间", "账户", "操作", "对象", "结果", "来源地址", "说明"):
+        table.add_column(col, overflow="fold")
+    for a in lines:
+        table.add_row(_local_time(a["at"]), a["actor"], a["action"], a["target"], outcome_zh.get(a["outcome"], a["outcome"]),
+                      a["address"], a["detail"][:120])
+    console.print(table)
+
+
 def _print_versions(found, county: Optional[str], catalogue) -> None:
     """Each issued version: what it re-issued, why, and (once distributed) what was delivered."""
     if not found.versions:
@@ -622,6 +636,158 @@ def _local_time(iso: str) -> str:
         return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso
+
+
+users_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="报送门户账户管理 / portal accounts.")
+app.add_typer(users_app, name="users")
+
+
+def _accounts(out: Path, ledger: Optional[str]):
+    from evaluation.accounts import Accounts
+
+    return Accounts.at(out, ledger)
+
+
+def _audit_cli(action: str, target: str, out: Path, ledger: Optional[str], detail: str = "") -> None:
+    import getpass
+
+    from evaluation.resources import utc_now
+
+    with _accounts(out, ledger) as book:
+        book.audit(f"cli:{getpass.getuser()}", action, now=dt.datetime.fromisoformat(utc_now()), target=target,
+                   address="localhost", detail=detail)
+
+
+def _password(given: Optional[str]) -> str:
+    if given:
+        return given
+    if not sys.stdin.isatty():  # a script pipes it in: the first line
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("密码（至少 10 个字符）", hide_input=True, confirmation_prompt="再输入一次")
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="用户名（英文字母、数字、_ . -）/ user name"),
+    role: str = typer.Option(..., "--role", help="bureau 部门填报人员、analyst 分析人员、admin 系统管理员"),
+    department: Optional[str] = typer.Option(None, "--department", help="部门代码（bureau 账户必填），如 stats、eco"),
+    name: str = typer.Option("", "--name", help="姓名 / display name"),
+    password: Optional[str] = typer.Option(None, "--password", help="初始密码（省略则提示输入，或从标准输入读取一行）"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录（账户保存在其台账数据库中）/ report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+) -> None:
+    """新建门户账户 / Add a portal account."""
+    from evaluation.accounts import AccountError
+
+    catalogue = _load_catalogue(config_dir)
+    departments = {k: d.name for k, d in catalogue.departments.items() if k in catalogue.sources}
+    try:
+        with _accounts(out, ledger) as book:
+            made = book.add(username, _password(password), role, now=dt.datetime.now(dt.timezone.utc),
+                            department=department, display_name=name, departments=departments)
+    except AccountError as exc:
+        raise UserError(str(exc), ExitCode.USAGE) from None
+    _audit_cli("account-add", made.username, out, ledger, f"{made.role} {made.department or ''}")
+    where = f"，部门：{departments[made.department]}" if made.department else ""
+    console.print(f"已创建账户 {made.username}（{made.role_name}{where}）。")
+
+
+@users_app.command("list")
+def users_list(
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+) -> None:
+    """列出门户账户 / List portal accounts."""
+    with _accounts(out, ledger) as book:
+        users = book.list()
+    if not users:
+        console.print("还没有门户账户。用 twomountains users add 创建。")
+        return
+    table = Table(title="门户账户 / accounts")
+    for col in ("用户名", "姓名", "角色", "部门", "状态", "创建时间"):
+        table.add_column(col, overflow="fold")
+    for u in users:
+        table.add_row(u.username, u.display_name, u.role_name, u.department or "全部", "启用" if u.active else "已停用",
+                      _local_time(u.created_at))
+    console.print(table)
+
+
+def _change(username: str, out: Path, ledger: Optional[str], action: str, change) -> None:
+    from evaluation.accounts import AccountError
+
+    try:
+        with _accounts(out, ledger) as book:
+            change(book)
+    except AccountError as exc:
+        raise UserError(str(exc), ExitCode.USAGE) from None
+    _audit_cli(action, username, out, ledger)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str = typer.Argument(..., help="用户名 / user name"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+) -> None:
+    """停用账户（立即退出所有会话）/ Disable an account."""
+    _change(username, out, ledger, "account-disable", lambda book: book.set_active(username, False))
+    console.print(f"已停用账户 {username}。")
+
+
+@users_app.command("enable")
+def users_enable(
+    username: str = typer.Argument(..., help="用户名 / user name"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+) -> None:
+    """重新启用账户 / Enable an account again."""
+    _change(username, out, ledger, "account-enable", lambda book: book.set_active(username, True))
+    console.print(f"已启用账户 {username}。")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: str = typer.Argument(..., help="用户名 / user name"),
+    password: Optional[str] = typer.Option(None, "--password", help="新密码（省略则提示输入，或从标准输入读取一行）"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+) -> None:
+    """重置密码（解除登录锁定，原有会话失效）/ Reset a password."""
+    new = _password(password)
+    _change(username, out, ledger, "account-reset-password", lambda book: book.reset_password(username, new))
+    console.print(f"已重置 {username} 的密码；该账户原有的登录会话已失效。")
+
+
+@app.command()
+def web(
+    host: str = typer.Option("127.0.0.1", "--host", help="监听地址 / address to listen on"),
+    port: int = typer.Option(8000, "--port", help="端口 / port"),
+    data: Path = typer.Option(REPO / "data" / "sample", "--data", help="数据目录 / data folder"),
+    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
+    max_upload_mb: int = typer.Option(20, "--max-upload-mb", help="上传文件大小上限（MB）/ upload limit"),
+    session_hours: float = typer.Option(8, "--session-hours", help="登录有效时长（小时）/ session lifetime"),
+    year: Optional[int] = typer.Option(None, "--year", help="页面默认年度（默认：台账中最近的年度）/ default year"),
+) -> None:
+    """启动数据报送门户（网页）/ Start the bureaus' web portal."""
+    import uvicorn
+
+    from web.app import Settings, create_app
+
+    _load_catalogue(config_dir)
+    if not (1 <= max_upload_mb <= 1024) or not (0 < session_hours <= 24 * 7):
+        raise UserError("--max-upload-mb 须在 1–1024 之间，--session-hours 须在 0–168 之间。", ExitCode.USAGE)
+    settings = Settings(data_dir=data.resolve(), out_dir=out.resolve(), config_dir=config_dir, ledger_url=ledger,
+                        max_upload_bytes=max_upload_mb * 2**20, session_seconds=int(session_hours * 3600),
+                        prefect_api_url=os.environ.get("PREFECT_API_URL"), year=year)
+    application = create_app(settings)
+    with _accounts(out, ledger) as book:
+        if not book.list():
+            err.print("提示：还没有门户账户。请先创建，例如：twomountains users add admin --role admin", style="yellow")
+    console.print(f"数据报送门户 / portal: http://{host}:{port}/  （Ctrl-C 停止）")
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def _friendly(command):

@@ -11,9 +11,7 @@ from prefect.states import Failed
 
 from evaluation.resources import open_ledger
 from flows.annual import annual_evaluation
-
-EVENT = "twomountains.submission.corrected"  # emitted by `twomountains correct` when PREFECT_API_URL is set
-RESOURCE_PREFIX = "twomountains.submission."
+from flows.events import EVENT, RESOURCE_PREFIX  # noqa: F401 - EVENT is this flow's trigger (prefect.yaml)
 
 
 @flow(name="correction-rerun")

@@ -2,6 +2,8 @@
 # Set up everything twomountains needs on a Debian machine, idempotently:
 #   1. Debian packages (CJK font, HarfBuzz subsetting for fast PDFs, poppler for PDF checks);
 #   2. a .venv with the pinned Python packages of requirements.lock, plus this project.
+# `setup.sh --test` (what `make test` runs) also installs the browser the portal's tests drive:
+# Debian's chromium and chromium-driver (nothing downloads a browser).
 # Re-running is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 DEB_PACKAGES=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils)
+if [ "${1:-}" = "--test" ]; then
+  DEB_PACKAGES+=(chromium chromium-driver)
+fi
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

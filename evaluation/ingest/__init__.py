@@ -23,7 +23,9 @@ from evaluation.ingest.cells import (
     parse_number, stated_year,
 )
 from evaluation.ingest.drop import Expected, discover, others_notice
-from evaluation.ingest.files import LEGACY_FORMATS, TABLE_SUFFIXES, MissingFileError, legacy_message, receive, receive_file
+from evaluation.ingest.files import (
+    LEGACY_FORMATS, TABLE_SUFFIXES, MissingFileError, legacy_message, receive, receive_bytes, receive_file, upload_name,
+)
 from evaluation.ingest.model import (
     FACT_COLUMNS, IngestError, Received, Submission, TransientSourceError, submission_id,
 )
@@ -32,6 +34,6 @@ from evaluation.ingest.tables import parse, read_submission, table_from_rows
 __all__ = [
     "FACT_COLUMNS", "Expected", "IngestError", "MissingFileError", "NumberFormError", "Received", "Submission",
     "TransientSourceError", "clip", "clip_list", "discover", "normalise_header", "others_notice", "parse",
-    "parse_cell", "parse_number", "read_submission", "receive", "receive_file", "stated_year", "submission_id",
-    "table_from_rows",
+    "parse_cell", "parse_number", "read_submission", "receive", "receive_bytes", "receive_file", "stated_year", "submission_id",
+    "table_from_rows", "upload_name",
 ]

@@ -13,6 +13,9 @@ from evaluation.ingest.cells import clip_list
 from evaluation.ingest.files import LEGACY_FORMATS, TABLE_SUFFIXES
 
 
+PORTAL_NAME = "报送门户"  # how a portal source's table is named where a file name would be
+
+
 @dataclass(frozen=True)
 class Expected:
     """A table the configuration expects from one bureau for one year."""
@@ -83,6 +86,9 @@ def discover(data_dir: Path | str, year: int, catalogue: Catalogue) -> list[Expe
     configured = {s.file_name(year) for s in catalogue.sources.values() if s.kind == "folder"}
     found = []
     for dept, source in sorted(catalogue.sources.items()):
+        if source.kind == "portal":  # the ledger holds it: present when the bureau has submitted (see receive_from_ledger)
+            found.append(Expected(dept, "portal", Path(PORTAL_NAME), True))
+            continue
         if source.kind != "folder":
             found.append(Expected(dept, source.kind, Path(f"{dept}_{year}.{source.format if source.kind == 'http' else 'csv'}"), True))
             continue

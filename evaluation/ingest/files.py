@@ -24,6 +24,8 @@ def receive(source: Source, year: int, data_dir: Path | str | None = None, *, re
     if source.kind == "folder":
         path = Path(data_dir or ".") / str(int(year)) / source.file_name(year)
         return receive_file(path, source, year)
+    if source.kind == "portal":  # kept in the ledger: see evaluation.pipeline.receive_from_ledger
+        raise MissingFileError("该部门的数据通过报送门户提交，从报送台账读取。")
     if source.kind == "http":
         from evaluation.ingest.remote import fetch_http
 
@@ -122,3 +124,42 @@ def receive_file(path: Path | str, source: Source, year: int) -> Received:
     elif path.suffix.lower() == ".csv":
         fmt = "csv"
     return Received(source.department, int(year), "folder", str(path), path.name, data, fmt)
+
+
+# What a portal upload may be, by the suffix of the name the browser sent.
+UPLOAD_FORMATS = {".xlsx": "xlsx", ".xlsm": "xlsx", ".csv": "csv", ".txt": "csv"}
+
+
+def upload_name(name: str) -> str:
+    """A file name a browser sent, made fit to show and keep: its last path part, without control
+    characters, at most 120 characters. It is never used as a path."""
+    import unicodedata
+
+    last = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    clean = "".join(c for c in last if unicodedata.category(c)[0] != "C").strip().lstrip(".")
+    if len(clean) > 120:
+        stem, dot, suffix = clean.rpartition(".")
+        clean = (stem[:110] + "…." + suffix) if dot and len(suffix) <= 8 else clean[:120]
+    return clean or "未命名文件"
+
+
+def receive_bytes(data: bytes, name: str, source: Source, year: int, *, kind: str = "portal",
+                  location: str = "") -> Received:
+    """A table handed in as bytes (a portal upload). `name` (see `upload_name`) tells the format and is
+    shown to people; nothing is read from or written to a path built from it."""
+    limit = source.limits.max_bytes
+    if not data:
+        raise IngestError(f"《{name}》是空文件（0 字节），请选择填好数据的填报表。")
+    if len(data) > limit:
+        raise IngestError(f"《{name}》有 {_size(len(data))}，超过 {_size(limit)} 上限，请只提交本部门的填报表。")
+    legacy = legacy_message(name)
+    if legacy:
+        raise IngestError(legacy)
+    fmt = UPLOAD_FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
+        raise IngestError(f"《{name}》不是 Excel 工作簿（.xlsx）或 CSV 文件，无法读取；请上传下载的填报表（.xlsx）"
+                          "或按原格式导出的 CSV 文件。")
+    if fmt == "xlsx" and not data.startswith(b"PK"):
+        raise IngestError(f"《{name}》的扩展名是 {Path(name).suffix}，但内容不是 Excel 工作簿；"
+                          "请在 Excel 或 WPS 中“另存为”Excel 工作簿（.xlsx）后再上传。")
+    return Received(source.department, int(year), kind, location or "portal", name, data, fmt)

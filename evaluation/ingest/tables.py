@@ -58,7 +58,7 @@ def _xlsx_table(received: Received, source: Source, catalogue: Catalogue):
         if marker.startswith(FORM_KEYWORD):
 
             source = form_source(catalogue, received.department).model_copy(update={"limits": source.limits})
-            _check_form(marker, received)
+            _check_form(marker, received, catalogue)
         return source, book.table(source)
     except IngestError:
         raise
@@ -66,12 +66,15 @@ def _xlsx_table(received: Received, source: Source, catalogue: Catalogue):
         raise IngestError(DAMAGED) from None
 
 
-def _check_form(marker: str, received: Received) -> None:
+def _check_form(marker: str, received: Received, catalogue: Catalogue) -> None:
     parts = marker.split(":")
     if len(parts) == 3:
         _, dept, year = (clip(p) for p in parts)  # workbook properties are the bureau's text
         if dept != received.department:
-            raise IngestError(f"这是“{dept}”部门的填报表，不是本部门（{received.department}）的。")
+            names = {k: d.name for k, d in catalogue.departments.items()}
+            whose = names.get(dept, f"“{dept}”部门")
+            raise IngestError(f"这是{whose}的填报表，不是{names.get(received.department, received.department)}的；"
+                              f"请下载并填写本部门的填报表。")
         if received.year and year != str(received.year):
             raise IngestError(f"填报表的年度是 {year} 年，与报送年度 {received.year} 年不符。")
 

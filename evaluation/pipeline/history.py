@@ -33,6 +33,18 @@ def current_for(ledger: Ledger, intake: Intake) -> tuple[Intake, str | None]:
                   received=received, notices=intake.notices), intake.received.submission_id
 
 
+def receive_from_ledger(ledger: Ledger, expected: Expected, catalogue: Catalogue, year: int) -> Intake:
+    """A portal source's table for the year: the bureau's current accepted submission in the ledger
+    ("pending" with its bytes, to be checked like any other), or "missing" before it has submitted one."""
+    name = catalogue.departments[expected.department].name
+    current = ledger.current(expected.department, year)
+    if current is None:
+        return Intake(expected.department, name, expected.path.name, "missing",
+                      message=f"尚未通过报送门户提交 {year} 年数据")
+    received = ledger.received(current["id"])
+    return Intake(expected.department, name, received.original_name, "pending", received=received)
+
+
 def same_bytes_notice(ledger: Ledger, intake: Intake, catalogue: Catalogue) -> Intake:
     """Add a notice when the bytes received equal a file sent for another year or bureau (e.g. last
     year's file sent again under this year's name). The figures themselves are checked by validation."""
@@ -49,8 +61,10 @@ def same_bytes_notice(ledger: Ledger, intake: Intake, catalogue: Catalogue) -> I
     return replace(intake, notices=intake.notices + (notice,))
 
 
-def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "") -> Recorded | None:
-    """Keep what was received in the ledger (bytes, outcome, and facts when accepted)."""
+def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at: str, reason: str = "",
+               submitted_by: str = "") -> Recorded | None:
+    """Keep what was received in the ledger (bytes, outcome, and facts when accepted); `submitted_by`:
+    the portal account that submitted it."""
     if intake.received is None:
         return None
     findings = [
@@ -61,7 +75,7 @@ def record_one(ledger: Ledger, intake: Intake, catalogue: Catalogue, received_at
         findings = [{"severity": "error", "rule": intake.message, "column": "", "rows": [], "found": []}]
     facts = intake.submission.facts(catalogue) if intake.accepted and intake.submission else None
     return ledger.record(intake.received, status=intake.status, received_at=received_at, facts=facts,
-                         findings=findings, reason=reason)
+                         findings=findings, reason=reason, submitted_by=submitted_by)
 
 
 def accepted_values(ledger: Ledger, department: str, year: int) -> pd.DataFrame | None:

@@ -149,6 +149,9 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
         findings.append(Finding("error", f"文件名显示为 {stated} 年数据，与报送年度 {sub.year} 年不符", "（文件名）",
                                 [], [sub.path.name], "year", f"{sub.year} 年的数据"))
     findings.sort(key=lambda f: (f.severity != "error", f.rows[:1] or [0], f.column))
+    county_of = _row_counties(sub, catalogue)
+    for f in findings:
+        f.counties = [county_of.get(r, "") for r in f.rows]
     return ValidationReport(
         department=sub.department,
         department_name=catalogue.departments[sub.department].name,
@@ -158,6 +161,15 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
         findings=findings,
         year=sub.year,
     )
+
+
+def _row_counties(sub: Submission, catalogue: Catalogue) -> dict[int, str]:
+    """Each table row's county: its catalogue name, or the cell as written when it names none."""
+    names = {c.code: c.name for c in catalogue.counties}
+    table = sub.table
+    codes = table["county_code"] if "county_code" in table.columns else [None] * len(table)
+    raws = table["_county_raw"] if "_county_raw" in table.columns else [""] * len(table)
+    return {int(row): names.get(code) or clip(_fmt(raw)) for row, code, raw in zip(table["_row"], codes, raws)}
 
 
 def _same_as_previous(frame: pd.DataFrame, catalogue: Catalogue, department: str) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # Findings about the delivery rather than the figures: kept in the validation report (and the
 # ledger), never put on a scorecard, so they neither clutter nor re-issue the counties' reports.
 NOT_FOR_DOCUMENTS = frozenset({"extra_column", "other_file"})
+ROW_LINES = 30  # rows of one finding listed one per line; more are listed on one line
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Finding:
     found: list[str] = field(default_factory=list)
     expectation: str = ""
     expected: str = ""
+    counties: list[str] = field(default_factory=list)  # the county of each row, as named in the table
 
     def describe(self) -> str:
         where = f"第 {'、'.join(str(r) for r in self.rows[:10])} 行" if self.rows else "整表"
@@ -65,14 +67,33 @@ class ValidationReport:
         """The report as a standalone HTML page (autoescaped Jinja2 template)."""
         from evaluation.reporting.pdf import render_template
 
-        rows = [{
-            "severity": f.severity, "label": "错误" if f.severity == "error" else "警告",
-            "rows": "、".join(map(str, f.rows)) or "整表", "column": f.column, "rule": f.rule,
-            "found": "、".join(f.found), "expected": f.expected,
-        } for f in self.findings]
-        return render_template("validation_report.html", {
+        return render_template("validation_report.html", self.html_context())
+
+    def html_context(self) -> dict:
+        """What the HTML report shows (the web portal renders the same rows in its own page)."""
+        return {
             "department": self.department_name, "file": self.file, "sheet": self.sheet, "year": self.year,
             "submission_id": self.submission_id, "accepted": self.accepted,
             "status": "通过" if self.accepted else "未通过（整表退回）",
-            "counts": f"{len(self.errors)} 个错误，{len(self.warnings)} 个警告", "findings": rows,
-        })
+            "counts": f"{len(self.errors)} 个错误，{len(self.warnings)} 个警告", "findings": self.lines(),
+        }
+
+    def lines(self, per_finding: int = ROW_LINES) -> list[dict]:
+        """One line per row a finding names (file row, county, value found), up to `per_finding` rows;
+        a finding over more rows is one line listing them."""
+        out = []
+        for f in self.findings:
+            base = {"severity": f.severity, "label": "错误" if f.severity == "error" else "警告", "column": f.column,
+                    "rule": f.rule, "expected": f.expected}
+            if f.rows and len(f.rows) <= per_finding:
+                for i, row in enumerate(f.rows):
+                    out.append({**base, "rows": str(row), "county": f.counties[i] if i < len(f.counties) else "",
+                                "found": f.found[i] if i < len(f.found) and len(f.found) == len(f.rows) else
+                                "、".join(f.found)})
+                continue
+            rows = "、".join(map(str, f.rows[:50])) + (f" 等 {len(f.rows)} 行" if len(f.rows) > 50 else "")
+            counties = [c for c in f.counties[:50] if c]
+            out.append({**base, "rows": rows or "整表",
+                        "county": "、".join(counties) + (" 等" if len(f.counties) > 50 else ""),
+                        "found": "、".join(f.found[:50]) + (" …" if len(f.found) > 50 else "")})
+        return out
