@@ -264,7 +264,7 @@ def correct(
         if server_url:
             from flows.events import announce_correction
 
-            announce_correction(recorded.submission_id, year, department, checked.file)
+            announce_correction(recorded.submission_id, year, department, checked.file, wait=True)
             console.print(f"已通知 Prefect 服务器 {server_url}：部署 correction-rerun 将重新评价 {year} 年度，"
                           "只重出内容有变化的报告（在 Prefect 界面查看其运行）。", markup=False)
             return

@@ -32,8 +32,9 @@ def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("checkout")  # runs write their reports here, not into the repo
     shutil.copytree(REPO / "flows", work / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "data").symlink_to(REPO / "data")
-    port = _free_port()
+    port, portal = _free_port(), _free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_PORT": str(port), "TWOMOUNTAINS_HOME": str(work),
+           "PORTAL_PORT": str(portal),
            "VENV": str(Path(sys.executable).parent.parent), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            # the worker asks for scheduled runs every second (default 10 s): each run starts that much sooner
@@ -47,7 +48,8 @@ def server(tmp_path_factory):
         assert f"Prefect UI: http://127.0.0.1:{port}" in started.stdout
         old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
         os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=str(home))
-        yield {"api": api, "work": work}
+        assert f"报送门户 / portal: http://127.0.0.1:{portal}/" in started.stdout
+        yield {"api": api, "work": work, "portal": f"http://127.0.0.1:{portal}"}
     finally:
         stopped = subprocess.run(["bash", "scripts/serve.sh", "stop"], cwd=REPO, env=env, capture_output=True,
                                  text=True, timeout=120)
@@ -57,6 +59,7 @@ def server(tmp_path_factory):
             else:
                 os.environ[k] = v
     assert "stopped server" in stopped.stdout and "stopped worker" in stopped.stdout
+    assert "stopped portal" in stopped.stdout
 
 
 def _client():
@@ -184,3 +187,43 @@ def test_a_cli_correction_reaches_the_server_and_the_deployment_reissues(server,
     assert final and final.state.is_completed(), final and final.state
     assert versions.versions(out, 2023) == [1, 2]
     assert any("76.9" in line for line in versions.read_manifest(out / "2023" / "v2")["revisions"]["621202"])
+
+
+def test_the_portal_of_make_serve_takes_a_bureau_account_made_as_the_readme_says_and_sends_its_correction(server,
+                                                                                                    tmp_path):
+    """README: `twomountains users add wangfang --role bureau --department eco --name 王芳` (password typed
+    in; here piped), then sign in at the portal `make serve` started. A correction submitted there reaches
+    the server as the same event, and the correction-rerun deployment issues the next version.
+    After the CLI correction test (its v2): this one's run is v3."""
+    import re
+
+    import httpx
+
+    from evaluation import versions
+
+    out = server["work"] / "reports"
+    made = subprocess.run([sys.executable, "-m", "flows.cli", "users", "add", "wangfang", "--role", "bureau",
+                           "--department", "eco", "--name", "王芳", "--out", str(out)], input="portal-pass-2024\n",
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and "已创建账户 wangfang" in made.stdout, made.stdout + made.stderr
+    client = httpx.Client(base_url=server["portal"], timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    page = client.post("/login", data={"username": "wangfang", "password": "portal-pass-2024", "csrf_token": token},
+                       follow_redirects=True)
+    assert page.status_code == 200 and "生态环境局 · 2023 年度数据报送" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    before = versions.versions(out, 2023)
+    assert before, "an earlier test issued 2023"
+    lines = (server["work"] / "data" / "sample" / "2023" / "生态环境局_2023年生态环境质量.csv").read_text(
+        encoding="utf-8").splitlines()
+    fixed = "\n".join([lines[0], lines[1].replace("77.51", "76.4", 1), *lines[2:]]) + "\n"
+    checked = client.post("/bureau/eco/upload", data={"csrf_token": csrf, "year": "2023"},
+                          files={"file": ("生态环境局_2023年生态环境质量_更正2.csv", fixed.encode("utf-8"))},
+                          follow_redirects=True)
+    assert "校验通过" in checked.text and "本次提交将作为更正" in checked.text
+    action = re.search(r'action="(/bureau/eco/uploads/[^"]+/submit)"', checked.text).group(1)
+    done = client.post(action, data={"csrf_token": csrf, "reason": "武都区EQI再次复核"}, follow_redirects=True)
+    assert "更正已登记" in done.text and "已通知评价服务（Prefect）" in done.text
+    assert _wait(lambda: len(versions.versions(out, 2023)) == len(before) + 1, 300), "the portal's correction was not re-issued"
+    latest = versions.read_manifest(out / "2023" / f"v{len(before) + 1}")
+    assert any("武都区EQI再次复核" in line for line in latest["revisions"]["621202"])

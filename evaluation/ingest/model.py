@@ -73,6 +73,9 @@ class Submission:
     year_column: str = ""  # a column stating the table's year (年度, 年份, 统计年度 ...), as headed
     stated_years: list[tuple[int, str]] = field(default_factory=list)  # (row, text) of its non-blank cells
     notices: list[str] = field(default_factory=list)  # about the delivery, not the figures (e.g. a second file)
+    # variable id -> the header it was read from, in the layout used (a bureau's own, or the form's);
+    # "_county" -> the county column's header
+    headers: dict[str, str] = field(default_factory=dict)
 
     def facts(self, catalogue: Catalogue) -> pd.DataFrame:
         """The long fact table: one row per county and variable, with provenance."""

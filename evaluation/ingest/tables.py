@@ -158,7 +158,11 @@ def table_from_rows(rows: list[list[object]], source: Source, catalogue: Catalog
         department=source.department, year=year, path=path, submission_id=submission_id, sheet=sheet,
         table=table, missing_columns=missing, extra_columns=extra, unparsed=unparsed,
         year_column=clip(rows[hi][year_idx]) if year_idx is not None else "", stated_years=stated,
+        headers={**{m.var: h for h, m in source.columns.items()}, COUNTY_HEADER: source.county_column},
     )
+
+
+COUNTY_HEADER = "_county"  # the key of the county column's header in Submission.headers
 
 
 def _shown(raw: object) -> str:

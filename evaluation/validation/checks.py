@@ -74,9 +74,10 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
     """
     gate = gate or default_gate()
     source = catalogue.sources[sub.department]
-    headers = {m.var: h for h, m in source.columns.items()}
+    # the headers of the layout the table was read with (a filled form has the form's own)
+    headers = {k: v for k, v in sub.headers.items() if k != "_county"} or {m.var: h for h, m in source.columns.items()}
     for column in COUNTY_COLUMNS:
-        headers[column] = source.county_column
+        headers[column] = sub.headers.get("_county", source.county_column)
     for var in catalogue.department_variables(sub.department):
         headers[var.id + CHANGE] = headers.get(var.id, var.name)
     suite = suite_for(catalogue, sub.department, suites_dir)
