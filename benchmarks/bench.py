@@ -4,7 +4,8 @@
     python benchmarks/bench.py --scale 300     # a quick run
     make bench SCALE=300
 
-Sections: the machine; P2, the Longnan demo cold (`twomountains run` in a fresh folder and
+Sections: the machine; the portal's check (upload a bureau table over HTTP, get the page with its
+report: Longnan's 9 rows and the national 2,844); P2, the Longnan demo cold (`twomountains run` in a fresh folder and
 Prefect home, as a subprocess); Longnan stage timings, one scorecard against bare WeasyPrint,
 Monte Carlo at national size, cached re-runs and a correction (issues 5-8); and the national
 run of benchmarks/scale.py with the P1-P6 figures of issue 10. Each figure is one run on this
@@ -174,9 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--floor-sample", type=int, default=300,
                         help="reports on which bare WeasyPrint is timed for the render floor (default 300)")
     parser.add_argument("--speedup-reports", type=int, default=48, help="reports rendered for the speed-up (default 48)")
-    parser.add_argument("--only", choices=["all", "national", "demo"], default="all",
+    parser.add_argument("--only", choices=["all", "national", "demo", "portal"], default="all",
                         help="national: skip the demo and the Longnan sections (used by the test suite); "
-                             "demo: only P2")
+                             "demo: only P2; portal: only the portal's check (Longnan and --scale rows)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
     args = parser.parse_args(argv)
     if args.scale < 2:
@@ -186,6 +187,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     demo = None
+    if args.only in ("all", "portal"):
+        import portal
+
+        print("[bench] the portal: upload a table, read its check", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            results["portal_check_seconds"] = portal.run(Path(tmp), national_counties=args.scale)
+        if args.only == "portal":
+            scale.save(results, args.out)
+            print(json.dumps(results, ensure_ascii=False))
+            return results
     if args.only == "demo":
         demo = demo_cold()
         results["P2_demo_cold_seconds"] = {"value": demo["seconds"], "goal": "<= 30", "pdfs": demo["pdfs"],

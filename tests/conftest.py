@@ -39,7 +39,7 @@ FILE_SECONDS = {
     "test_corrections.py": 153, "test_delivery_faults.py": 82, "test_scoring.py": 77, "test_pdf.py": 47,
     "test_distribution.py": 38, "test_scorecard.py": 32, "test_ingest_bounds.py": 32, "test_ledger_trust.py": 27,
     "test_hostile.py": 26, "test_index_engine.py": 20, "test_sources.py": 13, "test_architecture.py": 10,
-    "test_catalogue_ingest.py": 8, "test_uncertainty_readiness.py": 3,
+    "test_catalogue_ingest.py": 8, "test_uncertainty_readiness.py": 3, "test_portal.py": 110,
 }
 
 

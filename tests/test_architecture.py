@@ -117,3 +117,30 @@ def test_the_evaluation_is_declared_once_as_named_steps():
         assert "step values needs intakes" in str(exc)
     else:
         raise AssertionError("a step without its inputs must be refused")
+
+
+def _top_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_the_web_app_calls_the_library_and_the_library_knows_no_web_framework():
+    """`web/` handles requests and pages only: it imports the portal's operations, accounts, the catalogue
+    and the form generator, never pandas, GX or the scoring; `evaluation` imports no web framework."""
+    web_framework = ("fastapi", "starlette", "uvicorn", "itsdangerous", "python_multipart", "web")
+    for path in LIBRARY.rglob("*.py"):
+        bad = [m for m in _top_imports(path) if m.split(".")[0] in web_framework]
+        assert not bad, (path, bad)
+    allowed = {"evaluation", "evaluation.portal", "evaluation.accounts", "evaluation.catalogue", "evaluation.ledger",
+               "evaluation.resources", "evaluation.ingest.forms", "evaluation.validation", "flows.events"}
+    for path in (REPO / "web").rglob("*.py"):
+        for module in _top_imports(path):
+            root = module.split(".")[0]
+            assert root not in ("pandas", "numpy", "great_expectations", "prefect"), (path, module)
+            if root in ("evaluation", "flows"):
+                assert module in allowed, (path, module)
