@@ -82,7 +82,7 @@ def submissions_of(ledger: Ledger, out_dir: Path | str, department: str, year: i
     subs = ledger.submissions(year, department)
     used: dict[int, dict[str, list[int]]] = {}
     out = []
-    for s in sorted(subs, key=lambda s: s["received_at"], reverse=True):
+    for s in sorted(subs, key=lambda s: (s["received_at"], s["year"]), reverse=True):
         versions_of = used.setdefault(s["year"], used_in(out_dir, s["year"])).get(s["id"], [])
         if s["status"] == "accepted":
             state = "已被更正" if s["superseded_by"] else "已采用"

@@ -307,7 +307,7 @@ def test_template_refuses_unknown_department(tmp_path):
 
 def test_form_is_department_specific(catalogue):
     data = make_form(catalogue, "eco", 2023)
-    with pytest.raises(IngestError, match="这是“eco”部门的填报表"):
+    with pytest.raises(IngestError, match="这是生态环境局的填报表，不是统计局的"):
         parse(_received(data, dept="stats"), catalogue.sources["stats"], catalogue)
 
 

@@ -255,7 +255,7 @@ def cases() -> list[tuple[str, bytes, str, int, int, str]]:
 
     catalogue = load_catalogue()
     stats("stats_form_for_2022.xlsx", make_form(catalogue, "stats", 2022), 2, "填报表的年度是 2022 年，与报送年度 2023 年不符")
-    stats("eco_form_sent_as_stats_2023.xlsx", make_form(catalogue, "eco", 2023), 2, "这是“eco”部门的填报表")
+    stats("eco_form_sent_as_stats_2023.xlsx", make_form(catalogue, "eco", 2023), 2, "这是生态环境局的填报表，不是统计局的")
     stats("stats_blank_form_2023.xlsx", make_form(catalogue, "stats", 2023), 1, "必须填写数值")
     return out
 
