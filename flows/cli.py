@@ -591,13 +591,14 @@ def _print_audit(out: Path, ledger: Optional[str], limit: int) -> None:
     if not lines:
         console.print("没有门户操作记录。")
         return
-    outcome_zh = {"ok": "成功", "denied": "拒绝", "failed": "失败", "refused": "未接受", "rejected": "校验未通过",
-                  "locked": "已锁定"}
+    from evaluation.accounts import ACTIONS_ZH, OUTCOMES_ZH
+
     table = Table(title="报送门户操作记录（最新在前）/ audit trail")
     for col in ("时间", "账户", "操作", "对象", "结果", "来源地址", "说明"):
         table.add_column(col, overflow="fold")
     for a in lines:
-        table.add_row(_local_time(a["at"]), a["actor"], a["action"], a["target"], outcome_zh.get(a["outcome"], a["outcome"]),
+        table.add_row(_local_time(a["at"]), a["actor"], ACTIONS_ZH.get(a["action"], a["action"]), a["target"],
+                      OUTCOMES_ZH.get(a["outcome"], a["outcome"]),
                       a["address"], a["detail"][:120])
     console.print(table)
 
@@ -770,6 +771,8 @@ def web(
     max_upload_mb: int = typer.Option(20, "--max-upload-mb", help="上传文件大小上限（MB）/ upload limit"),
     session_hours: float = typer.Option(8, "--session-hours", help="登录有效时长（小时）/ session lifetime"),
     year: Optional[int] = typer.Option(None, "--year", help="页面默认年度（默认：台账中最近的年度）/ default year"),
+    secure_cookies: bool = typer.Option(False, "--secure-cookies",
+                                        help="只经 HTTPS 发送登录凭据（门户在 HTTPS 反向代理之后时使用）/ behind HTTPS"),
 ) -> None:
     """启动数据报送门户（网页）/ Start the bureaus' web portal."""
     import uvicorn
@@ -781,7 +784,7 @@ def web(
         raise UserError("--max-upload-mb 须在 1–1024 之间，--session-hours 须在 0–168 之间。", ExitCode.USAGE)
     settings = Settings(data_dir=data.resolve(), out_dir=out.resolve(), config_dir=config_dir, ledger_url=ledger,
                         max_upload_bytes=max_upload_mb * 2**20, session_seconds=int(session_hours * 3600),
-                        prefect_api_url=os.environ.get("PREFECT_API_URL"), year=year)
+                        prefect_api_url=os.environ.get("PREFECT_API_URL"), year=year, secure_cookies=secure_cookies)
     application = create_app(settings)
     with _accounts(out, ledger) as book:
         if not book.list():

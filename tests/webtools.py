@@ -109,6 +109,7 @@ def chrome(downloads: Path):
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_page_load_timeout(60)
+    driver.implicitly_wait(20)  # a click that submits a form returns before the next page has loaded
     return driver
 
 

@@ -12,6 +12,7 @@ manages accounts and reads the audit trail.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -26,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from evaluation import portal
-from evaluation.accounts import ROLES, Account, AccountError, Accounts
+from evaluation.accounts import ACTIONS_ZH, OUTCOMES_ZH, ROLES, Account, AccountError, Accounts
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ledger import Ledger
 from evaluation.resources import open_ledger
@@ -98,25 +99,27 @@ def create_app(settings: Settings) -> FastAPI:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["local"] = _local
     departments = {k: d.name for k, d in catalogue.departments.items() if k in catalogue.sources}
-    env.globals.update(city=catalogue.city.name, roles=ROLES, department_names=departments)
+    env.globals.update(city=catalogue.city.name, roles=ROLES, department_names=departments, actions_zh=ACTIONS_ZH,
+                       outcomes_zh=OUTCOMES_ZH)
 
-    app = FastAPI(title="两山转化绩效评价 · 数据报送门户", docs_url=None, redoc_url=None, openapi_url=None)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.state.settings, app.state.reissuer, app.state.accounts = settings, reissuer, accounts
-
-    @app.on_event("startup")
-    def _warm() -> None:  # the GX context takes seconds to make: not on the first bureau's upload
-        def warm():
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        def warm():  # the GX context takes seconds to make: not on the first bureau's upload
             with check_lock:
                 gate().ctx
 
         threading.Thread(target=warm, name="gx-warm", daemon=True).start()
+        try:
+            yield
+        finally:
+            reissuer.stop()
+            ledger.close()
+            accounts.close()
 
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        reissuer.stop()
-        ledger.close()
-        accounts.close()
+    app = FastAPI(title="两山转化绩效评价 · 数据报送门户", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.state.settings, app.state.reissuer, app.state.accounts = settings, reissuer, accounts
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
@@ -276,7 +279,9 @@ def create_app(settings: Settings) -> FastAPI:
         year = year_of(request)
         state = portal.table_state(ledger, settings.out_dir, department, year)
         allowed, correction, why = portal.may_submit(ledger, catalogue, settings.out_dir, department, year)
-        return page(request, "bureau.html", account=account, csrf=csrf, year=year, years=years_shown(year),
+        shown = years_shown(year)
+        by_year = [(y, portal.table_state(ledger, settings.out_dir, department, y)) for y in shown]
+        return page(request, "bureau.html", account=account, csrf=csrf, year=year, years=shown, by_year=by_year,
                     department=department, department_name=departments[department], state=state,
                     source_kind=portal.KIND_NAMES.get(catalogue.sources[department].kind, ""),
                     portal_source=catalogue.sources[department].kind == "portal", may_upload=allowed,
@@ -305,7 +310,7 @@ def create_app(settings: Settings) -> FastAPI:
                                      check_token=lambda fields: same_token(csrf, fields.get("csrf_token")))
         except Refused as exc:
             audit(request, account.username, "upload", department, "denied" if exc.status == 403 else "refused",
-                  exc.message)
+                  f"{exc.message} (HTTP {exc.status}; {exc.read} bytes of the body read)")
             return page(request, "error.html", exc.status, message=exc.message, account=account, csrf=csrf,
                         back=f"/bureau/{department}")
         year_text = form.fields.get("year", "")

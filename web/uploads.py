@@ -22,6 +22,7 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.read = 0  # bytes of the body read when refused
 
 
 @dataclass
@@ -100,11 +101,12 @@ async def read_upload(request, *, limit: int, check_token) -> Form:
     })
     async for chunk in request.stream():
         form.read += len(chunk)
-        if form.read > limit + FORM_OVERHEAD:
-            raise Refused(413, too_big)
         try:
+            if form.read > limit + FORM_OVERHEAD:
+                raise Refused(413, too_big)
             parser.write(chunk)
-        except Refused:
+        except Refused as exc:
+            exc.read = form.read  # how much of the body was read before the refusal (for the audit line)
             raise
         except Exception:  # noqa: BLE001 - a malformed body can make the parser raise anything
             raise Refused(400, "上传内容不完整或格式不正确，请重新上传。") from None
