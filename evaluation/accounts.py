@@ -3,7 +3,8 @@
 - An account has a role: *bureau* (one department's tables only), *analyst* (every department) or
   *admin* (manages accounts). Passwords are stored as argon2id hashes (argon2-cffi), never as text.
 - Sign-in is throttled per user name (known or not, so the answer never tells which names exist):
-  after MAX_FAILURES wrong passwords in a row the name is locked for LOCK_MINUTES.
+  after MAX_FAILURES wrong passwords in a row the name is locked for LOCK_MINUTES; and per address,
+  so that trying one password on many names (spraying) is stopped too: ADDRESS_FAILURES.
 - Every action of the portal and of `twomountains users` is an audit line: who, what, on what,
   when, from where, and whether it was allowed.
 - Library code does not read the clock: the caller passes `now` (an aware datetime, UTC).
@@ -34,7 +35,9 @@ ACTIONS_ZH = {"sign-in": "登录", "sign-out": "退出登录", "upload": "上传
 OUTCOMES_ZH = {"ok": "成功", "denied": "拒绝", "failed": "失败", "refused": "未接受", "rejected": "校验未通过",
                "locked": "已锁定"}
 MAX_FAILURES = 5  # wrong passwords in a row before a user name is locked
+ADDRESS_FAILURES = 20  # wrong passwords from one address (any names) before the address is locked
 LOCK_MINUTES = 15
+ADDRESS_LOCKED = f"从本机地址登录失败的次数过多，已暂停登录 {LOCK_MINUTES} 分钟，请稍后再试。"
 MIN_PASSWORD = 10  # characters
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
 
@@ -64,7 +67,7 @@ class AccountRow(AccountBase):
 class ThrottleRow(AccountBase):
     __tablename__ = "portal_sign_in_throttle"
 
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)  # as typed (folded), known or not
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # "name:<as typed, folded>" or "addr:<ip>"
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
@@ -214,7 +217,7 @@ class Accounts:
                 raise AccountError(f"没有用户名为 {username} 的账户。")
             row.active = active
             if active:  # re-enabled: it starts without the failures that may have locked it
-                self._clear(session, username)
+                self._clear(session, _name_key(username))
             return _account(row)
 
     def reset_password(self, username: str, password: str) -> Account:
@@ -226,18 +229,22 @@ class Accounts:
                 raise AccountError(f"没有用户名为 {username} 的账户。")
             row.password_hash = self._ph.hash(password)
             row.password_stamp = secrets.token_hex(8)
-            self._clear(session, username)
+            self._clear(session, _name_key(username))
             return _account(row)
 
     # signing in -----------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str, *, now: dt.datetime) -> SignIn:
-        """Check a password, throttled: the answer never says whether the user name exists."""
+    def sign_in(self, username: str, password: str, *, now: dt.datetime, address: str = "") -> SignIn:
+        """Check a password, throttled per name and per address: the answer never says whether the
+        user name exists."""
         from argon2.exceptions import InvalidHashError, VerificationError
 
-        key = (username or "").strip().casefold()[:64]
+        key = _name_key(username)
         wrong = "用户名或密码不正确。"
         with Session(self.engine) as session, session.begin():
+            place = session.get(ThrottleRow, _address_key(address)) if address else None
+            if place is not None and place.locked_until and place.locked_until > _iso(now):
+                return SignIn(None, ADDRESS_LOCKED, locked=True)
             throttle = session.get(ThrottleRow, key)
             if throttle is not None and throttle.locked_until and throttle.locked_until > _iso(now):
                 until = dt.datetime.fromisoformat(throttle.locked_until)
@@ -256,8 +263,17 @@ class Accounts:
                 return SignIn(_account(row))
             if ok and row is not None:  # right password, disabled account: no failure counted
                 return SignIn(None, "该账户已停用，请联系系统管理员。")
+            if address:
+                if place is None:
+                    place = ThrottleRow(subject=_address_key(address), failures=0)
+                    session.add(place)
+                place.failures += 1
+                if place.failures >= ADDRESS_FAILURES:
+                    place.failures = 0
+                    place.locked_until = _iso(now + dt.timedelta(minutes=LOCK_MINUTES))
+                    return SignIn(None, ADDRESS_LOCKED, locked=True)
             if throttle is None:
-                throttle = ThrottleRow(username=key, failures=0)
+                throttle = ThrottleRow(subject=key, failures=0)
                 session.add(throttle)
             throttle.failures += 1
             if throttle.failures >= MAX_FAILURES:
@@ -270,7 +286,8 @@ class Accounts:
 
     @staticmethod
     def _clear(session: Session, key: str) -> None:
-        throttle = session.get(ThrottleRow, key.casefold())
+        """Lift the lock of a throttle key (see _name_key)."""
+        throttle = session.get(ThrottleRow, key)
         if throttle is not None:
             throttle.failures, throttle.locked_until = 0, None
 
@@ -312,6 +329,15 @@ class Accounts:
         with Session(self.engine) as session:
             rows = session.scalars(query.order_by(AuditRow.id.desc()).limit(limit)).all()
             return [{c.name: getattr(r, c.name) for c in AuditRow.__table__.columns} for r in rows]
+
+
+def _name_key(username: str) -> str:
+    """The throttle key of a user name as typed (known or not)."""
+    return "name:" + (username or "").strip().casefold()[:58]
+
+
+def _address_key(address: str) -> str:
+    return "addr:" + address[:59]
 
 
 def _check_password(password: str) -> None:

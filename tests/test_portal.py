@@ -25,7 +25,9 @@ import httpx
 import pytest
 
 from tests.conftest import prefect_home
-from tests.webtools import CHROMEDRIVER, CHROMIUM, PASSWORD, add_account, chrome, filled_form, served, shot, workspace
+from tests.webtools import (
+    CHROMEDRIVER, CHROMIUM, PASSWORD, add_account, chrome, click_and_wait, filled_form, served, shot, workspace,
+)
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                                 reason="Debian's chromium and chromium-driver are not installed (make test installs them)")
@@ -73,6 +75,16 @@ def _wait_for(predicate, timeout: float, step: float = 0.5):
     return predicate()
 
 
+def _wait_text(driver, element_id: str, expected: str) -> None:
+    """Wait until the element of that id reads `expected` (the page before may have one of the same id)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: d.find_element(By.ID, element_id).text == expected)
+
+
 def test_a_bureau_reports_through_the_portal_in_a_real_browser(site):
     from selenium.webdriver.common.by import By
 
@@ -90,7 +102,7 @@ def test_a_bureau_reports_through_the_portal_in_a_real_browser(site):
         shot(driver, "0-sign-in")
         driver.find_element(By.ID, "username").send_keys("eco01")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
-        driver.find_element(By.ID, "sign-in").click()
+        click_and_wait(driver, driver.find_element(By.ID, "sign-in"))
         assert "生态环境局 · 2023 年度数据报送" in _text(driver)
         assert driver.find_element(By.ID, "state").text == "尚未收到"
         assert "王芳（部门填报人员 · 生态环境局）" in _text(driver)
@@ -106,10 +118,10 @@ def test_a_bureau_reports_through_the_portal_in_a_real_browser(site):
 
         # upload a good file: checked at once, accepted; submit it
         driver.find_element(By.ID, "file").send_keys(str(good))
-        driver.find_element(By.ID, "upload").click()
+        click_and_wait(driver, driver.find_element(By.ID, "upload"))
         assert "校验通过" in driver.find_element(By.ID, "verdict").text
         shot(driver, "2-upload-accepted")
-        driver.find_element(By.ID, "submit").click()
+        click_and_wait(driver, driver.find_element(By.ID, "submit"))
         assert "已提交" in driver.find_element(By.ID, "submitted").text
         assert driver.find_element(By.ID, "state").text == "已收到并采用，等待年度评价"
         shot(driver, "3-submitted")
@@ -140,7 +152,7 @@ def test_a_bureau_reports_through_the_portal_in_a_real_browser(site):
         bad = root / "生态环境局_2023年填报表（有误）.xlsx"
         bad.write_bytes(filled_form(blank, ws, "eco", YEAR, plant))
         driver.find_element(By.ID, "file").send_keys(str(bad))
-        driver.find_element(By.ID, "upload").click()
+        click_and_wait(driver, driver.find_element(By.ID, "upload"))
         assert "校验未通过" in driver.find_element(By.ID, "verdict").text
         rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                 for tr in driver.find_elements(By.CSS_SELECTOR, "#findings tbody tr")]
@@ -160,12 +172,12 @@ def test_a_bureau_reports_through_the_portal_in_a_real_browser(site):
                                       lambda code, var, value: 76.90 if (code, var) == ("621202", "eqi") else value))
         driver.get(url + "/bureau/eco")
         driver.find_element(By.ID, "file").send_keys(str(fixed))
-        driver.find_element(By.ID, "upload").click()
+        click_and_wait(driver, driver.find_element(By.ID, "upload"))
         assert "校验通过" in driver.find_element(By.ID, "verdict").text
         assert "本次提交将作为更正" in _text(driver)
         driver.find_element(By.ID, "reason").send_keys("武都区EQI录入错误，按监测站复核值更正")
         shot(driver, "5-correction-reason")
-        driver.find_element(By.ID, "submit").click()
+        click_and_wait(driver, driver.find_element(By.ID, "submit"))
         assert "更正已登记" in driver.find_element(By.ID, "submitted").text
         assert "正在重新评价 2023 年度" in driver.find_element(By.ID, "rerun").text
         shot(driver, "6-correction-rerunning")
@@ -494,7 +506,7 @@ def test_an_analyst_sees_every_bureau_and_an_admin_manages_accounts_in_the_brows
             driver.get(url + "/login")
             driver.find_element(By.ID, "username").send_keys(username)
             driver.find_element(By.ID, "password").send_keys(PASSWORD)
-            driver.find_element(By.ID, "sign-in").click()
+            click_and_wait(driver, driver.find_element(By.ID, "sign-in"))
 
         sign_in_as("analyst01")
         assert "2023 年度各部门报送情况" in _text(driver)
@@ -502,7 +514,7 @@ def test_an_analyst_sees_every_bureau_and_an_admin_manages_accounts_in_the_brows
                 for tr in driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")}
         assert len(rows) == 8 and "已用于第 2 版" in rows["生态环境局"] and "已用于第 1、2 版" in rows["统计局"]
         shot(driver, "9-analyst-overview")
-        driver.find_element(By.XPATH, "//button[text()='退出登录']").click()
+        click_and_wait(driver, driver.find_element(By.XPATH, "//button[text()='退出登录']"))
         assert "登录" in driver.title
 
         sign_in_as("admin01")
@@ -513,13 +525,13 @@ def test_an_analyst_sees_every_bureau_and_an_admin_manages_accounts_in_the_brows
         Select(form.find_element(By.NAME, "role")).select_by_value("bureau")
         Select(form.find_element(By.NAME, "department")).select_by_value("tourism")
         form.find_element(By.NAME, "password").send_keys("tourism-pass-2024")
-        form.find_element(By.TAG_NAME, "button").click()
-        assert driver.find_element(By.ID, "message").text == "已创建账户 tour01"
+        click_and_wait(driver, form.find_element(By.TAG_NAME, "button"))
+        _wait_text(driver, "message", "已创建账户 tour01")
         listed = driver.find_element(By.ID, "accounts").text
         assert "tour01 孙悦 部门填报人员 文化和旅游局 启用" in listed or "tour01" in listed
         shot(driver, "10-admin-accounts")
-        driver.find_element(By.CSS_SELECTOR, "form[action='/admin/accounts/tour01/disable'] button").click()
-        assert driver.find_element(By.ID, "message").text == "已停用账户 tour01"
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/admin/accounts/tour01/disable'] button"))
+        _wait_text(driver, "message", "已停用账户 tour01")
     finally:
         driver.quit()
     lines = _audit(ws, actor="admin01")

@@ -151,3 +151,17 @@ def filled_form(blank: bytes, ws: Workspace, department: str, year: int, change=
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def click_and_wait(driver, element, timeout: float = 60) -> None:
+    """Click something that loads another page, and return once that page has loaded (a click returns
+    as soon as it is dispatched: reading the page at once may read the old one)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")

@@ -228,7 +228,8 @@ def create_app(settings: Settings) -> FastAPI:
         if not same_token(signer.read_login_token(request.cookies.get(LOGIN_COOKIE)), form.get("csrf_token")):
             audit(request, username or "-", "sign-in", "", "denied", "missing or wrong CSRF token")
             raise Denied("登录页面已过期或缺少安全令牌，请刷新页面后重新登录。")
-        outcome = await run_in_threadpool(accounts.sign_in, username, form.get("password", ""), now=_now())
+        outcome = await run_in_threadpool(lambda: accounts.sign_in(username, form.get("password", ""), now=_now(),
+                                                                    address=address(request)))
         if outcome.account is None:
             audit(request, username or "-", "sign-in", "", "locked" if outcome.locked else "failed", outcome.message)
             cookie, token = signer.login_token()
