@@ -33,5 +33,18 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def local_time(iso: str | None) -> str:
+    """A stored UTC timestamp as people here read it: Beijing time, to the minute (text that is not
+    a timestamp comes back as it is)."""
+    from zoneinfo import ZoneInfo
+
+    if not iso:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
 def today() -> dt.date:
     return dt.date.today()

@@ -630,13 +630,9 @@ def _print_versions(found, county: Optional[str], catalogue) -> None:
 
 
 def _local_time(iso: str) -> str:
-    """A stored UTC timestamp shown in China Standard Time."""
-    from zoneinfo import ZoneInfo
+    from evaluation.resources import local_time
 
-    try:
-        return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
+    return local_time(iso)
 
 
 users_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="报送门户账户管理 / portal accounts.")

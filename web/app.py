@@ -30,7 +30,7 @@ from evaluation import portal
 from evaluation.accounts import ACTIONS_ZH, OUTCOMES_ZH, ROLES, Account, AccountError, Accounts
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ledger import Ledger
-from evaluation.resources import open_ledger
+from evaluation.resources import local_time, open_ledger
 from web.jobs import Reissuer
 from web.security import LOGIN_COOKIE, SESSION_COOKIE, Signer, same_token, secret_key
 from web.uploads import Refused, read_upload
@@ -67,18 +67,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _local(iso: str | None) -> str:
-    """A stored UTC time as Beijing time, to the minute."""
-    from zoneinfo import ZoneInfo
-
-    if not iso:
-        return ""
-    try:
-        return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
-
-
 def create_app(settings: Settings) -> FastAPI:
     catalogue: Catalogue = load_catalogue(settings.config_dir)
     ledger: Ledger = open_ledger(settings.out_dir, settings.ledger_url)
@@ -97,7 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["local"] = _local
+    env.filters["local"] = local_time
     departments = {k: d.name for k, d in catalogue.departments.items() if k in catalogue.sources}
     env.globals.update(city=catalogue.city.name, roles=ROLES, department_names=departments, actions_zh=ACTIONS_ZH,
                        outcomes_zh=OUTCOMES_ZH)
