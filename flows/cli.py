@@ -807,7 +807,7 @@ def _friendly(command):
     return wrapper
 
 
-for _command in app.registered_commands:
+for _command in [*app.registered_commands, *users_app.registered_commands]:
     _command.callback = _friendly(_command.callback)
     _command.epilog = _command.epilog or exit_codes_help()
 

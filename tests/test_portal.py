@@ -53,6 +53,17 @@ def site(tmp_path_factory):
             yield ws, url, app, root
 
 
+def _cli(*args: str):
+    """A command that starts no Prefect, in this process: (exit code, what it printed)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.exit_code, result.output
+
+
 def _run(ws, *args, timeout=300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env,
@@ -365,7 +376,8 @@ def test_an_oversized_upload_is_refused_while_it_streams(site):
     assert len(refused) >= 2 and all("上限" in a["detail"] for a in refused[:2])
     assert refused[1]["detail"].endswith("(HTTP 413; 0 bytes of the body read)")  # declared: nothing read
     read = int(re.search(r"; (\d+) bytes of the body read", refused[0]["detail"]).group(1))
-    assert 2**20 < read <= 2**20 + 64 * 1024 + 128 * 1024, read  # the limit, the form's overhead, one chunk
+    # past the limit by what the server was handed at once (on a busy machine, a few hundred KB), not 200 MB
+    assert 2**20 < read < 4 * 2**20, read
 
 
 def test_a_session_expires(site):
@@ -472,27 +484,27 @@ def test_audit_lines_for_each_action_and_history_audit_lists_them(site):
         assert expected in seen, expected
     correction = next(a for a in lines if a["action"] == "correct")
     assert "武都区EQI录入错误" in correction["detail"] and correction["address"] == "127.0.0.1"
-    shown = _run(ws, "history", "--audit", "--out", str(ws.out), "--limit", "500", timeout=60)
-    assert shown.returncode == 0, shown.stderr
-    assert "报送门户操作记录" in shown.stdout and "eco01" in shown.stdout and "已锁定" in shown.stdout
+    code, shown = _cli("history", "--audit", "--out", str(ws.out), "--limit", "500")
+    assert code == 0, shown
+    assert "报送门户操作记录" in shown and "eco01" in shown and "已锁定" in shown
 
 
 def test_users_command_manages_accounts(site):
     ws, url, _, _ = site
     out = ["--out", str(ws.out)]
-    made = _run(ws, "users", "add", "forest01", "--role", "bureau", "--department", "forestry", "--name", "周林",
-                "--password", "forest-pass-2024", *out, "--config", str(ws.config), timeout=60)
-    assert made.returncode == 0 and "已创建账户 forest01（部门填报人员，部门：林业和草原局）" in made.stdout, made.stderr
+    code, said = _cli("users", "add", "forest01", "--role", "bureau", "--department", "forestry", "--name", "周林",
+                      "--password", "forest-pass-2024", *out, "--config", str(ws.config))
+    assert code == 0 and "已创建账户 forest01（部门填报人员，部门：林业和草原局）" in said, said
     sign_in(url, "forest01", "forest-pass-2024")
-    short = _run(ws, "users", "add", "x1", "--role", "analyst", "--password", "short", *out, timeout=60)
-    assert short.returncode == 2 and "密码至少 10 个字符" in short.stderr
-    assert _run(ws, "users", "disable", "forest01", *out, timeout=60).returncode == 0
+    code, said = _cli("users", "add", "x1", "--role", "analyst", "--password", "short", *out)
+    assert code == 2 and "密码至少 10 个字符" in said
+    assert _cli("users", "disable", "forest01", *out)[0] == 0
     client = _client(url)
     token = _token(client.get("/login").text)
     refused = client.post("/login", data={"username": "forest01", "password": "forest-pass-2024", "csrf_token": token})
     assert "该账户已停用" in refused.text
-    listed = _run(ws, "users", "list", *out, timeout=60)
-    assert "forest01" in listed.stdout and "已停用" in listed.stdout
+    code, listed = _cli("users", "list", *out)
+    assert "forest01" in listed and "已停用" in listed
 
 
 def test_an_analyst_sees_every_bureau_and_an_admin_manages_accounts_in_the_browser(site):
