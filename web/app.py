@@ -154,6 +154,12 @@ def create_app(settings: Settings) -> FastAPI:
             mine = departments.get(account.department or "", "")
             raise Denied(f"无权访问：本账户只能查看和报送{mine}的数据。" if mine else "无权访问该页面。")
 
+    def bureau_access(request: Request, department: str) -> tuple[Account, str]:
+        """The signed-in account, allowed to see `department` (else SignInNeeded / Denied), and its CSRF token."""
+        account, csrf = signed_in(request)
+        may_see(request, account, department)
+        return account, csrf
+
     def year_of(request: Request) -> int:
         raw = request.query_params.get("year", "")
         if raw.isdigit() and 1990 <= int(raw) <= 2100:
@@ -263,8 +269,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/bureau/{department}")
     def bureau(request: Request, department: str):
-        account, csrf = signed_in(request)
-        may_see(request, account, department)
+        account, csrf = bureau_access(request, department)
         year = year_of(request)
         state = portal.table_state(ledger, settings.out_dir, department, year)
         allowed, correction, why = portal.may_submit(ledger, catalogue, settings.out_dir, department, year)
@@ -282,8 +287,7 @@ def create_app(settings: Settings) -> FastAPI:
     def blank_form(request: Request, department: str):
         from evaluation.ingest.forms import make_form
 
-        account, _ = signed_in(request)
-        may_see(request, account, department)
+        account, _ = bureau_access(request, department)
         year = year_of(request)
         data = make_form(catalogue, department, year)
         audit(request, account.username, "download-form", f"{department} {year}")
@@ -292,8 +296,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/bureau/{department}/upload")
     async def upload(request: Request, department: str):
-        account, csrf = signed_in(request)  # before a byte of the body is read
-        may_see(request, account, department)
+        account, csrf = bureau_access(request, department)  # before a byte of the body is read
         try:
             form = await read_upload(request, limit=settings.max_upload_bytes,
                                      check_token=lambda fields: same_token(csrf, fields.get("csrf_token")))
@@ -325,7 +328,7 @@ def create_app(settings: Settings) -> FastAPI:
               f"sha256 {checked.sha256}; {checked.status}")
         return RedirectResponse(f"/bureau/{quote(department)}/uploads/{upload_id}", status_code=303)
 
-    def own_upload(request: Request, account: Account, department: str, upload_id: str) -> dict:
+    def own_upload(department: str, upload_id: str) -> dict:
         found = accounts.upload(upload_id)
         if found is None or found["department"] != department:
             raise Denied("没有这个上传记录。", 404)
@@ -333,9 +336,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/bureau/{department}/uploads/{upload_id}")
     def upload_page(request: Request, department: str, upload_id: str):
-        account, csrf = signed_in(request)
-        may_see(request, account, department)
-        found = own_upload(request, account, department, upload_id)
+        account, csrf = bureau_access(request, department)
+        found = own_upload(department, upload_id)
         allowed, correction, why = portal.may_submit(ledger, catalogue, settings.out_dir, department, found["year"])
         return page(request, "upload.html", account=account, csrf=csrf, department=department,
                     department_name=departments[department], upload=found, report=json.loads(found["report"] or "{}"),
@@ -344,11 +346,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/bureau/{department}/uploads/{upload_id}/submit")
     async def submit(request: Request, department: str, upload_id: str):
-        account, csrf = signed_in(request)
-        may_see(request, account, department)
+        account, csrf = bureau_access(request, department)
         form = await small_form(request)
         check_csrf(csrf, form.get("csrf_token"), request, account.username)
-        found = own_upload(request, account, department, upload_id)
+        found = own_upload(department, upload_id)
         if found["status"] != "accepted":
             raise Denied("该文件未通过校验，不能提交；请更正后重新上传。", 409)
         if found["submission_id"]:
@@ -381,7 +382,7 @@ def create_app(settings: Settings) -> FastAPI:
                 audit(request, account.username, "rerun", str(found["year"]), "failed", f"{type(exc).__name__}: {exc}")
         return RedirectResponse(f"/bureau/{quote(department)}?year={found['year']}&submitted=1", status_code=303)
 
-    def own_submission(request: Request, account: Account, department: str, submission_id: str) -> dict:
+    def own_submission(department: str, submission_id: str) -> dict:
         found = ledger.submission(submission_id[:64])
         if found is None or found["department"] != department:
             raise Denied("没有这个报送记录。", 404)
@@ -389,9 +390,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/bureau/{department}/submissions/{submission_id}")
     def submission_page(request: Request, department: str, submission_id: str):
-        account, csrf = signed_in(request)
-        may_see(request, account, department)
-        found = own_submission(request, account, department, submission_id)
+        account, csrf = bureau_access(request, department)
+        found = own_submission(department, submission_id)
         return page(request, "submission.html", account=account, csrf=csrf, department=department,
                     department_name=departments[department], sub=found, lines=portal.report_of(found),
                     via=portal.KIND_NAMES.get(found["kind"], found["kind"]),
@@ -399,9 +399,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/bureau/{department}/submissions/{submission_id}/file")
     def submission_file(request: Request, department: str, submission_id: str):
-        account, _ = signed_in(request)
-        may_see(request, account, department)
-        found = own_submission(request, account, department, submission_id)
+        account, _ = bureau_access(request, department)
+        found = own_submission(department, submission_id)
         audit(request, account.username, "download-file", f"{department} {found['year']} {found['id']}")
         name = found["original_name"]
         kind = "text/csv" if name.lower().endswith((".csv", ".txt")) else "application/octet-stream"
