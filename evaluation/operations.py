@@ -12,6 +12,8 @@ a render cache); none imports Prefect, reads the clock or picks a folder on its 
                    issue a version: decide its number, write the 修订说明, carry unchanged reports over,
                    then (after render) write the manifest and rename the staged folder into place
     issue          all of the above in this process (the annual flow runs the same operations as tasks)
+    annual         the annual evaluation in this process: receive, check, record, then issue (the web
+                   workbench's run button when no Prefect server is configured)
     history        submissions, versions, deliveries and provenance of a year (`twomountains history`)
     distribute     distribute a version (evaluation.distribution.runs: plan_distribution, send_planned): plan its deliveries over a channel, send them with the `send` handed
                    in (deliver_one, or the flow's retried task), and say what became of each
@@ -35,6 +37,7 @@ from evaluation.catalogue import Catalogue
 from evaluation.fsutil import atomic_write, child
 from evaluation.ingest import IngestError, discover, receive_file
 from evaluation.ledger import Ledger, Recorded
+from evaluation.reporting import pages
 from evaluation.reporting.rendercache import RenderCache
 from evaluation.validation import Gate
 
@@ -271,6 +274,10 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         incomplete=incomplete, outputs={**staged.outputs, **rendered}, result=evaluation.result, findings=findings,
         revisions=staged.revisions, content_keys={r.file_name: r.content_key for r in evaluation.plan},
         editions={**staged.carried, **{r.file_name: staged.version for r in staged.reports}})
+    if staged.reports:  # the contexts this version rendered, for the web workbench (evaluation.reporting.pages)
+        data = pages.archive({r.county_code: r.context for r in staged.reports})
+        atomic_write(child(staged.folder, pages.FILE), data, make_parents=False)
+        manifest["contexts"] = {"file": pages.FILE, "sha256": pages.digest(data)}
     if evaluation.catalogue is not None:  # every version carries the analysts' workbook beside its PDFs
         name, data = evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
         atomic_write(child(staged.folder, name), data, make_parents=False)
@@ -321,6 +328,53 @@ def issue(catalogue: Catalogue, intakes: list[pipeline.Intake], ledger: Ledger, 
                                    incomplete=bool(problems))
     return Issued("issued", version, folder, manifest, tuple(sorted(r.file_name for r in to_render)),
                   tuple(sorted(carried)))
+
+
+def annual(catalogue: Catalogue, data_dir: Path | str, out_dir: Path | str, year: int, *, ledger: Ledger,
+           run_date: str, received_at: str, gate: Gate | None = None, allow_incomplete: bool = False,
+           code: str = "", workers: int = 1, say: Callable[[str], None] = lambda line: None,
+           checking=None) -> Issued:
+    """The annual evaluation in this process, step for step as the annual flow runs it as tasks (the web
+    workbench's run button without a Prefect server): past years the ledger lacks are taken from the
+    sources once; every table is received (portal tables from the ledger), a correction since recorded
+    replaces the file it superseded, each is checked and recorded; then `issue`. Holds the year's lock
+    throughout (a second run is refused in words). `say` hears each stage, in Chinese; `checking`: a lock
+    held while tables are checked (a GX context shared with other threads)."""
+    import contextlib
+
+    out = Path(out_dir)
+    with versions.year_lock(out, year, what="评价工作台的年度评价"):
+        versions.clean_partials(out, year)
+        versions.clear_strays(out, year)
+        past = list(range(year - catalogue.method.years_back, year))
+        for y in past:
+            needed = pipeline.backfill_needed(ledger, catalogue, y, data_dir)
+            if needed:
+                say(f"补录 {y} 年度数据（{len(needed)} 个表）")
+                with checking or contextlib.nullcontext():
+                    checked = [pipeline.check_one(pipeline.receive_one(e, catalogue, y, data_dir), catalogue, gate=gate)
+                               for e in needed]
+                record(ledger, checked, catalogue, received_at)
+        before = {y: pipeline.year_values(ledger, catalogue, y) for y in past}
+        intakes = []
+        with checking or contextlib.nullcontext():
+            for e in discover(data_dir, year, catalogue):
+                intake = (pipeline.receive_from_ledger(ledger, e, catalogue, year) if e.kind == "portal"
+                          else pipeline.receive_one(e, catalogue, year, data_dir))
+                intake, _ = pipeline.current_for(ledger, pipeline.same_bytes_notice(ledger, intake, catalogue))
+                say(f"校验{intake.department_name}：{intake.file}")
+                intakes.append(pipeline.check_one(intake, catalogue, previous=before.get(year - 1), gate=gate))
+        record(ledger, intakes, catalogue, received_at)
+        accepted = sum(1 for i in intakes if i.accepted)
+        say(f"{len(intakes)} 个表中 {accepted} 个通过校验并已登记；正在评分并出具报告")
+        done = issue(catalogue, intakes, ledger, out, year, run_date=run_date, history=before,
+                     sample=pipeline.is_sample(data_dir), allow_incomplete=allow_incomplete, code=code, workers=workers)
+    if done.status == "unchanged":
+        say(f"没有变化：各报告内容均未变化，沿用第 {done.version} 版。")
+    else:
+        say(f"已出具第 {done.version} 版：新出具 {len(done.rendered)} 份报告" +
+            (f"，{len(done.carried)} 份内容未变、沿用原文件。" if done.carried else "。"))
+    return done
 
 
 def _as_issued(status: str, out: Path, year: int, previous: tuple[int, dict]) -> Issued:

@@ -39,14 +39,28 @@ class TableState:
     issued: int | None  # the latest issued version of the year
 
 
+_INPUTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {}  # manifest path -> (its stat, its input ids)
+
+
+def _inputs_of(folder: Path) -> tuple[str, ...]:
+    """The submission ids an issued version was made from, read once per manifest (an issued version never
+    changes; at national scale a manifest takes a quarter of a second to parse, and every page asks)."""
+    path = folder / versions.MANIFEST
+    stat = path.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    hit = _INPUTS.get(str(path))
+    if hit is None or hit[0] != key:
+        ids = tuple(sid for sid in pipeline.manifest_inputs(versions.read_manifest(folder)).values() if sid)
+        hit = _INPUTS[str(path)] = (key, ids)
+    return hit[1]
+
+
 def used_in(out_dir: Path | str, year: int) -> dict[str, list[int]]:
     """submission id -> the issued versions of `year` made from it (from their manifests)."""
     found: dict[str, list[int]] = {}
     for n in versions.versions(out_dir, year):
-        manifest = versions.read_manifest(versions.year_dir(out_dir, year) / f"v{n}")
-        for sid in pipeline.manifest_inputs(manifest).values():
-            if sid:
-                found.setdefault(sid, []).append(n)
+        for sid in _inputs_of(versions.year_dir(out_dir, year) / f"v{n}"):
+            found.setdefault(sid, []).append(n)
     return found
 
 
@@ -54,8 +68,7 @@ def table_state(ledger: Ledger, out_dir: Path | str, department: str, year: int)
     subs = ledger.submissions(year, department)
     latest = max(subs, key=lambda s: s["received_at"], default=None)
     current = next((s for s in subs if s["status"] == "accepted" and not s["superseded_by"]), None)
-    latest_version = versions.latest(Path(out_dir), year)
-    issued = latest_version[0] if latest_version else None
+    issued = (versions.versions(Path(out_dir), year) or [None])[-1]
     used = tuple(used_in(out_dir, year).get(current["id"], ())) if current else ()
     if current is None:
         if latest is not None and latest["status"] != "accepted":

@@ -156,9 +156,12 @@ def _albers(lon: np.ndarray, lat: np.ndarray, centre: float) -> tuple[np.ndarray
 
 
 def choropleth_svg(areas: list[Area], legend: list[tuple[str, str]], *, width_mm: float = 170.0,
-                   max_height_mm: float = 120.0, label_size_mm: float = 2.9) -> tuple[bytes, list[Area]]:
+                   max_height_mm: float = 120.0, label_size_mm: float = 2.9,
+                   links: dict[str, tuple[str, str]] | None = None) -> tuple[bytes, list[Area]]:
     """An SVG map of `areas`, each filled with its colour, names on it, the legend (label, colour) below;
-    and the areas that have no boundary data (listed by the caller under the map, never a crash)."""
+    and the areas that have no boundary data (listed by the caller under the map, never a crash).
+
+    links: code -> (URL, tooltip): each such county becomes a link (the web workbench's map)."""
     import shapely
 
     source = _coarse().get if len(areas) > LARGE else _rings
@@ -193,8 +196,12 @@ def choropleth_svg(areas: list[Area], legend: list[tuple[str, str]], *, width_mm
             parts.append("M" + "L".join(f"{x:.2f} {y:.2f}" for x, y in zip(xs[:-1], ys[:-1])) + "Z")
         if not parts:
             continue
-        body.append(f"<path d='{''.join(parts)}' fill={quoteattr(area.fill)} fill-rule='evenodd' "
-                    f"stroke='#ffffff' stroke-width='{0.35 if len(projected) <= 200 else 0.08}'/>")
+        path = (f"<path d='{''.join(parts)}' fill={quoteattr(area.fill)} fill-rule='evenodd' "
+                f"stroke='#ffffff' stroke-width='{0.35 if len(projected) <= 200 else 0.08}'/>")
+        if links and area.code in links:
+            href, tip = links[area.code]
+            path = f"<a href={quoteattr(href)}><title>{escape(tip)}</title>{path}</a>"
+        body.append(path)
         if area.name:
             largest = max(rings, key=lambda r: np.ptp(r[:, 0]) * np.ptp(r[:, 1]))
             spot = shapely.Polygon(largest).representative_point()
@@ -202,6 +209,8 @@ def choropleth_svg(areas: list[Area], legend: list[tuple[str, str]], *, width_mm
                           f"text-anchor='middle' dominant-baseline='middle' font-size='{label_size_mm}' "
                           f"fill='{_ink_on(area.fill)}'>"
                           f"{escape(area.name)}</text>")
+    if links and labels:  # names over linked counties must not take their clicks
+        labels = ["<g pointer-events='none'>", *labels, "</g>"]
     return _svg(width_mm, height + legend_h, body + labels, legend, height), missing
 
 
