@@ -31,7 +31,9 @@ ROLES = {"bureau": "部门填报人员", "analyst": "分析人员", "admin": "�
 ACTIONS_ZH = {"sign-in": "登录", "sign-out": "退出登录", "upload": "上传校验", "submit": "提交", "correct": "提交更正",
               "download-form": "下载填报表", "download-file": "下载原文件", "denied": "越权访问", "csrf": "缺少安全令牌",
               "rerun": "重新评价", "account-add": "新建账户", "account-disable": "停用账户",
-              "account-enable": "启用账户", "account-reset-password": "重置密码"}
+              "account-enable": "启用账户", "account-reset-password": "重置密码", "run": "启动年度评价",
+              "download-report": "下载报告",
+              "distribute": "分发报告"}
 OUTCOMES_ZH = {"ok": "成功", "denied": "拒绝", "failed": "失败", "refused": "未接受", "rejected": "校验未通过",
                "locked": "已锁定"}
 MAX_FAILURES = 5  # wrong passwords in a row before a user name is locked

@@ -25,3 +25,28 @@ def announce_correction(submission_id: str, year: int, department: str, file_nam
         EventsWorker.drain_all(timeout=15)
     if event is None:
         raise Unreachable("更正已登记，但未能通知 Prefect 服务器（事件未发出）；请在服务器上手动运行 correction-rerun。")
+
+
+def start_deployment(name: str, parameters: dict, *, tags: list[str], api_url: str) -> tuple[str, str, str]:
+    """Create a flow run of deployment `name` ("flow/deployment") on the server and return at once:
+    (flow run id, its state type, its page in Prefect's UI)."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(name, parameters=parameters, timeout=0, tags=tags)
+    base = api_url.rstrip("/")
+    ui = (base[:-4] if base.endswith("/api") else base) + f"/runs/flow-run/{run.id}"
+    return str(run.id), run.state.type.value if run.state else "SCHEDULED", ui
+
+
+def read_run(flow_run_id: str, lines: int = 12) -> tuple[str, list[str]]:
+    """A flow run's state type and the first line of each of its last `lines` log messages, oldest first."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])), limit=lines,
+                                sort=LogSort.TIMESTAMP_DESC)
+    state = run.state.type.value if run.state else ""
+    return state, [entry.message.splitlines()[0][:300] for entry in reversed(logs) if entry.message]

@@ -18,6 +18,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -30,7 +31,8 @@ from evaluation import portal
 from evaluation.accounts import ACTIONS_ZH, OUTCOMES_ZH, ROLES, Account, AccountError, Accounts
 from evaluation.catalogue import Catalogue, load_catalogue
 from evaluation.ledger import Ledger
-from evaluation.resources import local_time, open_ledger
+from evaluation.resources import local_time, open_deliveries, open_ledger
+from web import workbench
 from web.jobs import Reissuer
 from web.security import LOGIN_COOKIE, SESSION_COOKIE, Signer, same_token, secret_key
 from web.uploads import Refused, read_upload
@@ -95,6 +97,8 @@ def create_app(settings: Settings) -> FastAPI:
         def warm():  # the GX context takes seconds to make: not on the first bureau's upload
             with check_lock:
                 gate().ctx
+            import scipy.stats  # noqa: F401 - the what-if's rank correlation: not on the first what-if
+
 
         threading.Thread(target=warm, name="gx-warm", daemon=True).start()
         try:
@@ -124,8 +128,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-        html = env.get_template(name).render(request=request, **context)
+    def page(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+        html = env.get_template(template).render(request=request, **context)
         return HTMLResponse(html, status_code=status)
 
     def address(request: Request) -> str:
@@ -260,10 +264,7 @@ def create_app(settings: Settings) -> FastAPI:
             return RedirectResponse(f"/bureau/{quote(account.department or '')}", status_code=303)
         if account.role == "admin":
             return RedirectResponse("/admin", status_code=303)
-        year = year_of(request)
-        states = [(k, name, portal.table_state(ledger, settings.out_dir, k, year)) for k, name in departments.items()]
-        return page(request, "overview.html", account=account, csrf=csrf, year=year, years=years_shown(year),
-                    states=states, job=reissuer.status(year))
+        return RedirectResponse(f"/analyst/{year_of(request)}", status_code=303)
 
     # -- a bureau's pages ------------------------------------------------------------------------
 
@@ -405,6 +406,22 @@ def create_app(settings: Settings) -> FastAPI:
         name = found["original_name"]
         kind = "text/csv" if name.lower().endswith((".csv", ".txt")) else "application/octet-stream"
         return _download(ledger.raw_bytes(found["id"]), name, kind)
+
+    # -- the analysts' workbench (web/workbench.py) ----------------------------------------------
+
+    def history(year: int, county: str | None = None):
+        from evaluation.operations import history as year_history
+
+        with open_deliveries(settings.out_dir, settings.ledger_url) as deliveries:
+            return year_history(ledger, deliveries, settings.out_dir, year, county)
+
+    workbench.install(app, SimpleNamespace(
+        settings=settings, catalogue=catalogue, ledger=ledger, reissuer=reissuer, departments=departments,
+        all_departments={k: d.name for k, d in catalogue.departments.items()}, Denied=Denied, page=page,
+        audit=audit, signed_in=signed_in, small_form=small_form, check_csrf=check_csrf, year_of=year_of,
+        years_shown=years_shown, history=history, download=_download, check_lock=check_lock, gate=gate,
+        table_state=lambda department, year: portal.table_state(ledger, settings.out_dir, department, year),
+        deliveries=lambda: open_deliveries(settings.out_dir, settings.ledger_url)))
 
     # -- accounts (admin) ------------------------------------------------------------------------
 
