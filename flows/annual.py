@@ -6,6 +6,7 @@ Orchestration only: every task wraps one call into `evaluation`.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -169,27 +170,39 @@ def publish_validation(intakes: list[pipeline.Intake], gate: Gate) -> None:
     )
 
 
+def portal_url() -> str:
+    """The workbench's address, for links in artifacts (TWOMOUNTAINS_PORTAL_URL; `make serve` sets it)."""
+    return os.environ.get("TWOMOUNTAINS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
 @_task
 def publish_run(catalogue: Catalogue, manifest: dict, folder: Path) -> None:
-    """A table artifact of scores and ranks, and a link artifact per PDF (one list above LINK_ARTIFACTS_MAX)."""
+    """A table artifact of scores and ranks with county names, and a link artifact per PDF (one list above
+    LINK_ARTIFACTS_MAX). Links go to the analysts' workbench (TWOMOUNTAINS_PORTAL_URL), which serves each
+    PDF to a signed-in analyst, not to paths on the server's disk."""
     year, version = manifest["year"], manifest["version"]
+    base = portal_url()
     create_table_artifact(
         key=f"scores-{year}",
         table=[{"排名": s["rank"], "县区代码": s["county_code"], "县区": catalogue.county(s["county_code"]).name,
-                "主体功能区": catalogue.zone_types[s["zone"]].name, "综合得分": round(s["overall"], 2),
-                "等级": s["grade"], "功能区内排名": s["zone_rank"]} for s in manifest["scores"]],
+                "主体功能区": catalogue.zone_types[s["zone"]].name, "综合得分": round(s["overall"], 1),
+                "等级": s["grade"], "功能区内排名": s["zone_rank"],
+                "评价卡": f"{base}/analyst/{year}/county/{s['county_code']}?v={version}"} for s in manifest["scores"]],
         description=f"{year} v{version} scores and ranks",
     )
     names = sorted(manifest["outputs"])
+
+    def pdf(name: str) -> str:
+        return f"{base}/analyst/{year}/v/{version}/report/{name.split('_', 1)[0]}"
+
     if len(names) > LINK_ARTIFACTS_MAX:  # one artifact per PDF would cost minutes of API calls at national scale
         create_markdown_artifact(
             key=f"pdfs-{year}", description=f"{year} v{version}: {len(names)} PDFs",
-            markdown=f"# {year} v{version}\n\n" + "\n".join(f"- [{n}]({(folder / n).resolve().as_uri()})" for n in names))
+            markdown=f"# {year} v{version}\n\n" + "\n".join(f"- [{n}]({pdf(n)})" for n in names))
         return
     for name in names:
         code = name.split("_", 1)[0]
-        create_link_artifact(key=f"pdf-{year}-{code}", link=(folder / name).resolve().as_uri(), link_text=name,
-                             description=f"{year} v{version}")
+        create_link_artifact(key=f"pdf-{year}-{code}", link=pdf(name), link_text=name, description=f"{year} v{version}")
 
 
 def _score_key(context, parameters) -> str:
@@ -446,11 +459,14 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)
-    rows = "\n".join(f"| {s['rank']} | {s['county_code']} | {s['overall']:.1f} | {s['grade']} | {s['zone_rank']} |"
+    base = portal_url()
+    rows = "\n".join(f"| {s['rank']} | [{catalogue.county(s['county_code']).name}]({base}/analyst/{year}/county/"
+                     f"{s['county_code']}?v={version}) {s['county_code']} | {s['overall']:.1f} | {s['grade']} | {s['zone_rank']} |"
                      for s in manifest["scores"])
     create_markdown_artifact(
         key=f"annual-{year}",
-        markdown=f"# {year} v{version}\n\n{folder}\n\n| 排名 | 县区 | 综合得分 | 等级 | 功能区内排名 |\n|---|---|---|---|---|\n{rows}\n",
+        markdown=f"# {year} v{version}\n\n[评价工作台]({base}/analyst/{year}) · {folder}\n\n"
+                 f"| 排名 | 县区 | 综合得分 | 等级 | 功能区内排名 |\n|---|---|---|---|---|\n{rows}\n",
         description="Annual evaluation summary",
     )
     return Completed(message=f"issued v{version}", data={

@@ -14,6 +14,8 @@ export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 PORT=${PREFECT_PORT:-4200}
 PORTAL_HOST=${PORTAL_HOST:-127.0.0.1}
 PORTAL_PORT=${PORTAL_PORT:-8000}
+# the runs' Prefect artifacts link to the workbench's pages rather than to files on this disk
+export TWOMOUNTAINS_PORTAL_URL=${TWOMOUNTAINS_PORTAL_URL:-http://$PORTAL_HOST:$PORTAL_PORT}
 STATE="$PREFECT_HOME/serve"
 export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
