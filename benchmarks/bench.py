@@ -5,7 +5,8 @@
     make bench SCALE=300
 
 Sections: the machine; the portal's check (upload a bureau table over HTTP, get the page with its
-report: Longnan's 9 rows and the national 2,844); P2, the Longnan demo cold (`twomountains run` in a fresh folder and
+report: Longnan's 9 rows and the national 2,844); the analysts' workbench (time to first byte and page
+size of the year page and a county's page, and the what-if, at Longnan and national size); P2, the Longnan demo cold (`twomountains run` in a fresh folder and
 Prefect home, as a subprocess); Longnan stage timings, one scorecard against bare WeasyPrint,
 Monte Carlo at national size, cached re-runs and a correction (issues 5-8); and the national
 run of benchmarks/scale.py with the P1-P6 figures of issue 10. Each figure is one run on this
@@ -175,9 +176,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--floor-sample", type=int, default=300,
                         help="reports on which bare WeasyPrint is timed for the render floor (default 300)")
     parser.add_argument("--speedup-reports", type=int, default=48, help="reports rendered for the speed-up (default 48)")
-    parser.add_argument("--only", choices=["all", "national", "demo", "portal"], default="all",
+    parser.add_argument("--only", choices=["all", "national", "demo", "portal", "dashboard"], default="all",
                         help="national: skip the demo and the Longnan sections (used by the test suite); "
-                             "demo: only P2; portal: only the portal's check (Longnan and --scale rows)")
+                             "demo: only P2; portal: only the portal's check (Longnan and --scale rows); "
+                             "dashboard: only the analysts' workbench (Longnan and --scale counties)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
     args = parser.parse_args(argv)
     if args.scale < 2:
@@ -194,6 +196,16 @@ def main(argv: list[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             results["portal_check_seconds"] = portal.run(Path(tmp), national_counties=args.scale)
         if args.only == "portal":
+            scale.save(results, args.out)
+            print(json.dumps(results, ensure_ascii=False))
+            return results
+    if args.only in ("all", "dashboard"):
+        import dashboard
+
+        print("[bench] the workbench: pages and what-if", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            results["dashboard"] = dashboard.run(Path(tmp), national_counties=args.scale)
+        if args.only == "dashboard":
             scale.save(results, args.out)
             print(json.dumps(results, ensure_ascii=False))
             return results

@@ -130,14 +130,18 @@ def _top_imports(path: Path) -> set[str]:
 
 
 def test_the_web_app_calls_the_library_and_the_library_knows_no_web_framework():
-    """`web/` handles requests and pages only: it imports the portal's operations, accounts, the catalogue
-    and the form generator, never pandas, GX or the scoring; `evaluation` imports no web framework."""
+    """`web/` handles requests and pages only: it imports the portal's operations, accounts, the catalogue,
+    the form generator and the workbench's read-back of issued versions, never pandas, GX, Prefect or the
+    scoring; `evaluation` imports no web framework."""
     web_framework = ("fastapi", "starlette", "uvicorn", "itsdangerous", "python_multipart", "web")
     for path in LIBRARY.rglob("*.py"):
         bad = [m for m in _top_imports(path) if m.split(".")[0] in web_framework]
         assert not bad, (path, bad)
     allowed = {"evaluation", "evaluation.portal", "evaluation.accounts", "evaluation.catalogue", "evaluation.ledger",
-               "evaluation.resources", "evaluation.ingest.forms", "evaluation.validation", "flows.events"}
+               "evaluation.resources", "evaluation.ingest.forms", "evaluation.validation", "flows.events",
+               # the workbench: issued versions read back (read only), the runs and distribution it starts
+               "evaluation.workbench", "evaluation.versions", "evaluation.fsutil", "evaluation.reporting",
+               "evaluation.operations", "evaluation.distribution.recipients"}
     for path in (REPO / "web").rglob("*.py"):
         for module in _top_imports(path):
             root = module.split(".")[0]

@@ -114,7 +114,12 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server, rendered_pdfs,
     table = json.loads(next(a for a in artifacts if a.key == "scores-2023").data)
     assert table[0]["排名"] == 1 and {row["县区"] for row in table} >= {"武都区", "两当县"}
     summary = next(a for a in artifacts if a.key == "annual-2023")
-    assert "621202" in str(summary.data)
+    assert "621202" in str(summary.data) and "武都区" in str(summary.data)
+    # the artifacts link to the workbench of `make serve`, not to files on the server's disk
+    pdf = next(a for a in artifacts if a.key == "pdf-2023-621202")
+    assert pdf.data == f"{server['portal']}/analyst/2023/v/1/report/621202", pdf.data
+    assert f"{server['portal']}/analyst/2023/county/621202?v=1" in str(summary.data)
+    assert "file://" not in str(summary.data) + str(pdf.data)
     assert len(list((out / "2023" / "v1").glob("*.pdf"))) == 10
 
     # The distribute-scorecards deployment sends that version to the outbox, one folder per recipient.
@@ -227,3 +232,52 @@ def test_the_portal_of_make_serve_takes_a_bureau_account_made_as_the_readme_says
     assert _wait(lambda: len(versions.versions(out, 2023)) == len(before) + 1, 300), "the portal's correction was not re-issued"
     latest = versions.read_manifest(out / "2023" / f"v{len(before) + 1}")
     assert any("武都区EQI再次复核" in line for line in latest["revisions"]["621202"])
+
+
+def test_the_workbench_of_make_serve_runs_and_distributes_through_the_deployments(server):
+    """An analyst's run button and distribute button on the portal `make serve` started create flow runs of
+    the annual-evaluation and distribute-scorecards deployments, followed on the page with a link to each
+    run in Prefect's UI. Last in the file: nothing has changed since the portal test's v3, so the run finds
+    the year unchanged; the distribution sends what was not yet delivered to the outbox."""
+    import re
+
+    import httpx
+
+    from evaluation import versions
+
+    out = server["work"] / "reports"
+    made = subprocess.run([sys.executable, "-m", "flows.cli", "users", "add", "chenjing", "--role", "analyst",
+                           "--name", "陈静", "--out", str(out)], input="analyst-pass-2024\n",
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stdout + made.stderr
+    client = httpx.Client(base_url=server["portal"], timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    page = client.post("/login", data={"username": "chenjing", "password": "analyst-pass-2024", "csrf_token": token},
+                       follow_redirects=True)
+    assert "2023 年度评价工作台" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    before = versions.versions(out, 2023)
+    started = client.post("/analyst/2023/run", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "由 Prefect 服务运行" in started.text
+    ui = re.search(r'href="(http://127\.0\.0\.1:\d+/runs/flow-run/[0-9a-f-]+)"', started.text).group(1)
+    run_id = ui.rsplit("/", 1)[1]
+    with _client() as prefect:
+        run = prefect.read_flow_run(run_id)
+        assert prefect.read_deployment(run.deployment_id).name == "annual-evaluation"
+        final = _wait(lambda: (r := prefect.read_flow_run(run_id)).state.is_final() and r, 300)
+    assert final and final.state.is_completed(), final and final.state
+    shown = _wait(lambda: "已完成" in (t := client.get("/analyst/2023").text) and t, 30)
+    assert shown and "COMPLETED" in shown
+    assert versions.versions(out, 2023) == before  # unchanged since the last version
+
+    latest = before[-1]
+    sent = client.post("/analyst/2023/distribution", data={"csrf_token": csrf, "version": str(latest),
+                                                          "channel": "outbox"}, follow_redirects=True)
+    assert "由 Prefect 服务运行" in sent.text
+    run_id = re.search(r'/runs/flow-run/([0-9a-f-]+)"', sent.text).group(1)
+    with _client() as prefect:
+        assert prefect.read_deployment(prefect.read_flow_run(run_id).deployment_id).name == "distribute-scorecards"
+        final = _wait(lambda: (r := prefect.read_flow_run(run_id)).state.is_final() and r, 300)
+    assert final and final.state.is_completed(), final and final.state
+    page = client.get(f"/analyst/2023/distribution?v={latest}").text
+    assert "待发送" not in re.sub(r"<[^>]+>", "", page).split("每份报告")[0]
