@@ -202,8 +202,9 @@ def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allo
             console.print(f"第 {outcome['version']} 版：重新出具 {len(outcome['rendered'])} 份报告，"
                           f"{len(outcome['carried'])} 份内容未变、沿用原文件。")
     book = next(folder.glob("*_评价结果.xlsx"), None)  # the analysts' workbook (versions before it have none)
+    kept = (folder / "contexts.zip").is_file()  # the contexts the workbench shows each report from
     console.print(f"报告目录 / reports: {folder} （{len(outcome['files'])} 个 PDF + manifest.json"
-                  + (f" + {book.name}" if book else "") + "）")
+                  + (f" + {book.name}" if book else "") + (" + contexts.zip" if kept else "") + "）")
     return outcome
 
 

@@ -3,6 +3,7 @@ and Hypothesis properties."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -294,7 +295,18 @@ def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp
         issued = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
         assert issued.status == "issued" and issued.version == 1 and len(issued.rendered) == 10
         assert sorted(p.name for p in issued.folder.iterdir()) == sorted([*issued.manifest["outputs"], "manifest.json",
-                                                                        issued.manifest["workbook"]["file"]])
+                                                                        issued.manifest["workbook"]["file"],
+                                                                        issued.manifest["contexts"]["file"]])
+        # the contexts kept for the web workbench are the ones the PDFs were rendered from
+        from evaluation.pipeline import EDITION_KEYS
+        from evaluation.reporting import pages
+
+        assert pages.verify(issued.folder, issued.manifest["contexts"]["sha256"])
+        kept = pages.read(issued.folder, "621202")
+        planned = operations.evaluate(catalogue, intakes, 2023, run_date="2024-03-01", sample=True,
+                                      code=code_hash()).report("621202").context
+        assert {k: v for k, v in kept.items() if k not in EDITION_KEYS} == json.loads(json.dumps(
+            {k: v for k, v in planned.items() if k not in EDITION_KEYS}, ensure_ascii=False, default=str))
         again = operations.issue(catalogue, intakes, ledger, reports, 2023, **kw)
         assert again.status == "unchanged" and again.version == 1
     manifest = issued.manifest
