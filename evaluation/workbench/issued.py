@@ -14,7 +14,7 @@ from evaluation.catalogue import Catalogue
 from evaluation.index.scoring import TOP, ZONE, IndexSpec, ScoreResult, score
 
 PAGE_SIZE = 50
-SCORE_BANDS = ((90, "#0b4a33"), (75, "#0f5a3f"), (60, "#4f9a6f"), (45, "#c9b46a"), (30, "#d08a4a"), (0, "#b5523b"))
+SCORE_BANDS = ((90, "#00441b"), (75, "#238b45"), (60, "#74c476"), (45, "#d9c77a"), (30, "#e08a4a"), (0, "#b5523b"))
 
 
 @dataclass
