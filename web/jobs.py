@@ -172,8 +172,8 @@ class Reissuer:
 
     def refresh(self, job: Job | None) -> Job | None:
         """Read a Prefect job's state and last log lines back from the server (local jobs need nothing)."""
-        if job is None or job.via != "prefect" or not job.flow_run_id:
-            return job
+        if job is None or job.via != "prefect" or not job.flow_run_id or job.finished_at is not None:
+            return job  # nothing to read: local work, or a run already seen to its end
         try:
             from flows.events import read_run
 
