@@ -490,6 +490,16 @@ def index(
     console.print(f"{len(result.results)} 个单元，已写入 / units written to {out}"
                   + (f"；筛除 / screened out: {', '.join(result.screened_out)}" if result.screened_out else ""))
     console.print(top.round(2).to_string(index=False), markup=False, highlight=False, soft_wrap=True)
+    if result.audit:  # the spec's `audit` step: do the indicators of each group hang together?
+        from evaluation.index.audit import FLAG_ZH, flags_table, table
+
+        console.print("统计检验 / statistical audit（Cronbach's alpha；第一主成分方差占比 / first component's share）：")
+        console.print(table(result.audit).round(4).to_string(index=False), markup=False, highlight=False,
+                      soft_wrap=True)
+        for flag in flags_table(result.audit).itertuples():
+            console.print(f"  {FLAG_ZH[flag.kind]} / {flag.kind}: {flag.group} · {flag.indicator}"
+                          + (f" (r = {flag.value:.3f})" if flag.value == flag.value else ""), markup=False,
+                          highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -43,7 +43,7 @@ from evaluation.index import methods
 from evaluation.yamlsafe import load_yaml
 
 REQUIRED_META = ["iCode", "Level", "Parent", "Direction", "Weight", "Type"]
-STEP_NAMES = ("denominate", "screen", "mask", "impute", "treat", "normalise", "weight", "aggregate")
+STEP_NAMES = ("denominate", "screen", "mask", "impute", "treat", "normalise", "weight", "aggregate", "audit")
 
 
 class SpecError(ValueError):
@@ -75,6 +75,7 @@ class IndexResult:
     log: list[str] = field(default_factory=list)
     applicable: pd.DataFrame | None = None  # uCode x indicator, after a `mask` step
     unit_weights: pd.DataFrame | None = None  # uCode x iCode, after a `by_group` weight step
+    audit: list | None = None  # evaluation.index.audit.GroupAudit per group, after an `audit` step
 
 
 def _read_csv(path: Path | str, what: str) -> pd.DataFrame:
@@ -237,6 +238,21 @@ def run_stages(coin: Coin, steps: list) -> IndexResult:
                                    result.unit_weights)
             result.log.append(f"aggregate: {params.get('method', 'arithmetic_mean')}")
             current = aggregated
+        elif name == "audit":
+            from evaluation.index import audit as audit_mod
+
+            dset = params.get("dset", "normalise" if "normalise" in stages else "raw")
+            if dset not in stages:
+                raise SpecError(f"audit: 没有名为 {dset} 的阶段 / no stage named {dset} (have {', '.join(stages)})")
+            level = int(params.get("level", 2))
+            groups = {parent: children for parent, children in _children(coin).items()
+                      if parent in coin.meta.index and int(coin.meta.at[parent, "Level"]) == level}
+            scores = stages.get("aggregate")
+            result.audit = audit_mod.audit(stages[dset], groups, scores,
+                                           collinear=float(params.get("collinear", audit_mod.COLLINEAR)),
+                                           negative=float(params.get("negative", audit_mod.NEGATIVE)))
+            result.log.append(f"audit: {len(groups)} groups at level {level} on {dset}")
+            continue  # an audit changes no data
         stages[name] = current
     return result
 
