@@ -258,6 +258,21 @@ class Uncertainty(_Strict):
     aggregate_alternatives: list[Literal["arithmetic_mean", "geometric_mean"]] = ["arithmetic_mean"]
 
 
+class Sensitivity(_Strict):
+    """Variance-based sensitivity (Sobol indices, SALib's Saltelli scheme): `samples` is the base sample
+    N (a power of two); the model is evaluated N * (D + 2) times for D uncertain inputs."""
+
+    samples: int = Field(default=1024, ge=64, le=65536)
+    seed: int = 0
+
+    @field_validator("samples")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"sensitivity.samples must be a power of two (Sobol sequences), not {value}")
+        return value
+
+
 class RatingBand(_Strict):
     min: float = Field(ge=0, le=100)
     name: Name
@@ -303,6 +318,7 @@ class Method(_Strict):
     # before also feeds the jump check. Part of the config hash, so changing it issues a new version.
     years_back: int = Field(default=2, ge=0, le=10)
     uncertainty: Uncertainty = Uncertainty()
+    sensitivity: Sensitivity = Sensitivity()
     ratings: Ratings = Ratings()
 
 
