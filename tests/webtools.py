@@ -156,12 +156,26 @@ def filled_form(blank: bytes, ws: Workspace, department: str, year: int, change=
 def click_and_wait(driver, element, timeout: float = 60) -> None:
     """Click something that loads another page, and return once that page has loaded (a click returns
     as soon as it is dispatched: reading the page at once may read the old one)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def replaced(_) -> bool:
+        # chromium answers "does not belong to the document" instead of a stale reference while a chain of
+        # redirects (sign-in -> / -> /analyst/<year>) is still replacing the page: that is gone too
+        try:
+            old.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
     element.click()
     wait = WebDriverWait(driver, timeout)
-    wait.until(expected_conditions.staleness_of(old))
+    wait.until(replaced)
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")

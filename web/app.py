@@ -402,7 +402,11 @@ def create_app(settings: Settings) -> FastAPI:
     def submission_file(request: Request, department: str, submission_id: str):
         account, _ = bureau_access(request, department)
         found = own_submission(department, submission_id)
-        audit(request, account.username, "download-file", f"{department} {found['year']} {found['id']}")
+        return submitted_file(request, account, found)
+
+    def submitted_file(request: Request, account: Account, found: dict) -> Response:
+        """A submission's bytes as the bureau sent them, under its own name (audited)."""
+        audit(request, account.username, "download-file", f"{found['department']} {found['year']} {found['id']}")
         name = found["original_name"]
         kind = "text/csv" if name.lower().endswith((".csv", ".txt")) else "application/octet-stream"
         return _download(ledger.raw_bytes(found["id"]), name, kind)
@@ -419,7 +423,8 @@ def create_app(settings: Settings) -> FastAPI:
         settings=settings, catalogue=catalogue, ledger=ledger, reissuer=reissuer, departments=departments,
         all_departments={k: d.name for k, d in catalogue.departments.items()}, Denied=Denied, page=page,
         audit=audit, signed_in=signed_in, small_form=small_form, check_csrf=check_csrf, year_of=year_of,
-        years_shown=years_shown, history=history, download=_download, check_lock=check_lock, gate=gate,
+        years_shown=years_shown, history=history, download=_download, submitted_file=submitted_file,
+        check_lock=check_lock, gate=gate,
         table_state=lambda department, year: portal.table_state(ledger, settings.out_dir, department, year),
         deliveries=lambda: open_deliveries(settings.out_dir, settings.ledger_url)))
 

@@ -119,9 +119,7 @@ class Reissuer:
             if self.prefect_api_url:
                 job.via = "prefect"
                 self._deployment(job, "annual-evaluation/annual-evaluation",
-                                 {"year": int(year), "data_dir": str(self.data_dir), "out_dir": str(self.out_dir),
-                                  **({"config_dir": str(self.config_dir)} if self.config_dir else {}),
-                                  **({"ledger_url": self.ledger_url} if self.ledger_url else {})})
+                                 {"year": int(year), "data_dir": str(self.data_dir), **self._workspace()})
             else:
                 self._thread(job, run_locally, f"run-{year}")
             self.jobs[year] = job
@@ -153,14 +151,16 @@ class Reissuer:
             if self.prefect_api_url:
                 job.via = "prefect"
                 self._deployment(job, "distribute-scorecards/distribute-scorecards",
-                                 {"year": int(year), "version": int(version), "channel": channel,
-                                  "out_dir": str(self.out_dir),
-                                  **({"config_dir": str(self.config_dir)} if self.config_dir else {}),
-                                  **({"ledger_url": self.ledger_url} if self.ledger_url else {})})
+                                 {"year": int(year), "version": int(version), "channel": channel, **self._workspace()})
             else:
                 self._thread(job, send_locally, f"distribute-{year}")
             self.distributions[year] = job
             return job
+
+    def _workspace(self) -> dict:
+        """The deployment parameters that point a flow run at this portal's reports, config and ledger."""
+        return {"out_dir": str(self.out_dir), **({"config_dir": str(self.config_dir)} if self.config_dir else {}),
+                **({"ledger_url": self.ledger_url} if self.ledger_url else {})}
 
     def _deployment(self, job: Job, name: str, parameters: dict) -> None:
         """Create a flow run of deployment `name` on the configured server (returns at once)."""

@@ -232,10 +232,7 @@ def install(app: FastAPI, h: SimpleNamespace) -> None:
         found = ledger.submission(submission_id[:64])
         if found is None:
             raise h.Denied("没有这个报送记录。", 404)
-        h.audit(request, account.username, "download-file", f"{found['department']} {found['year']} {found['id']}")
-        name = found["original_name"]
-        kind = "text/csv" if name.lower().endswith((".csv", ".txt")) else "application/octet-stream"
-        return h.download(ledger.raw_bytes(found["id"]), name, kind)
+        return h.submitted_file(request, account, found)
 
     # -- versions --------------------------------------------------------------------------------
 

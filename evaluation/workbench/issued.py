@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from evaluation import versions
 from evaluation.catalogue import Catalogue
-from evaluation.index.scoring import TOP, ZONE, IndexSpec, ScoreResult, score
+from evaluation.index.scoring import ZONE, IndexSpec, ScoreResult, score
 
 PAGE_SIZE = 50
 SCORE_BANDS = ((90, "#00441b"), (75, "#238b45"), (60, "#74c476"), (45, "#d9c77a"), (30, "#e08a4a"), (0, "#b5523b"))
@@ -137,14 +136,3 @@ def map_svg(issued: Issued, catalogue: Catalogue, by: str, link) -> tuple[bytes,
              for c in table.index}
     svg, missing = maps.choropleth_svg(areas, legend, max_height_mm=110 if small else 150, links=links)
     return svg, [a.name or issued.names.get(a.code, a.code) for a in missing]
-
-
-def rank_change_words(before: float, after: float) -> str:
-    if pd.isna(before) or pd.isna(after):
-        return "—"
-    moved = int(before) - int(after)
-    return "→" if moved == 0 else (f"↑{moved}" if moved > 0 else f"↓{-moved}")
-
-
-__all__ = ["Issued", "load", "spec_from_manifest", "ranking", "map_svg", "check_reproduced", "colour_of",
-           "rank_change_words", "PAGE_SIZE", "TOP", "np"]
