@@ -11,8 +11,8 @@ A spec lists steps in order; each runs on the previous stage and every stage is 
       - impute: {method: group_mean, group: EurAsia_group}     # or floor (value:), column_min, none
       - treat: {method: skew_kurt_winsorise, winmax: 5, skew: 2.0, kurt: 3.5, fallback: log_ct}
       - normalise: {method: minmax, range: [0, 100]}
-      - weight: {method: equal}                                # or meta (default), entropy, ahp, by_group
-      - aggregate: {method: arithmetic_mean}
+      - weight: {method: equal}                                # or meta (default), entropy, critic, pca, ahp, by_group
+      - aggregate: {method: arithmetic_mean}                   # or geometric_mean, harmonic_mean, generalised_mean (p:)
 
 Two steps make an index whose rules differ by group of units (the county index: one
 indicator subset and one set of dimension weights per main functional zone type):
@@ -224,6 +224,8 @@ def run_stages(coin: Coin, steps: list) -> IndexResult:
             if method == "goalposts":
                 params.setdefault("low", coin.meta["GoalLow"] if "GoalLow" in coin.meta else None)
                 params.setdefault("high", coin.meta["GoalHigh"] if "GoalHigh" in coin.meta else None)
+            if method == "dist_to_target":
+                params.setdefault("targets", coin.meta["Target"] if "Target" in coin.meta else None)
             current = methods.normalise(current, coin.meta["Direction"], method, **params)
             result.log.append(f"normalise: {method}")
         elif name == "weight":
@@ -234,9 +236,9 @@ def run_stages(coin: Coin, steps: list) -> IndexResult:
             result.weights = weights
             result.log.append(f"weight: {params.get('method', 'meta')}")
         elif name == "aggregate":
-            aggregated = aggregate(coin, current, weights, params.get("method", "arithmetic_mean"),
-                                   result.unit_weights)
-            result.log.append(f"aggregate: {params.get('method', 'arithmetic_mean')}")
+            method = params.pop("method", "arithmetic_mean")
+            aggregated = aggregate(coin, current, weights, method, result.unit_weights, **params)
+            result.log.append(f"aggregate: {method}" + (f" p={float(params['p']):g}" if "p" in params else ""))
             current = aggregated
         elif name == "audit":
             from evaluation.index import audit as audit_mod
@@ -342,6 +344,16 @@ def _weights(coin: Coin, current: pd.DataFrame, params: dict) -> pd.Series:
             if inds:
                 weights.loc[inds] = methods.w_entropy(current[inds]).to_numpy()
         return weights
+    if method in ("critic", "pca"):
+        fn = methods.w_critic if method == "critic" else methods.w_pca
+        weights = weights.astype(float)
+        for parent, codes in kids.items():
+            inds = [c for c in codes if c in current.columns]
+            if len(inds) == 1:
+                weights.loc[inds] = 1.0  # an only child takes its parent's whole weight
+            elif inds:
+                weights.loc[inds] = fn(current[inds]).to_numpy()
+        return weights
     if method == "ahp":
         for parent, matrix in (params.get("matrices") or {}).items():
             names = kids.get(parent)
@@ -350,14 +362,15 @@ def _weights(coin: Coin, current: pd.DataFrame, params: dict) -> pd.Series:
             w, _ = methods.ahp(matrix, names, float(params.get("max_cr", 0.1)))
             weights.loc[names] = w.to_numpy()
         return weights
-    raise SpecError(f"未知的赋权方法 / unknown weight method: {method} (choose meta, equal, entropy, ahp, by_group)")
+    raise SpecError(f"未知的赋权方法 / unknown weight method: {method} (choose meta, equal, entropy, critic, pca, ahp, by_group)")
 
 
 def aggregate(coin: Coin, normalised: pd.DataFrame, weights: pd.Series, method: str,
-              unit_weights: pd.DataFrame | None = None) -> pd.DataFrame:
+              unit_weights: pd.DataFrame | None = None, **params) -> pd.DataFrame:
     """Aggregate level by level up the hierarchy; returns indicators plus every aggregate column.
-    Children with per-unit weights (`unit_weights`, from `by_group`) use those."""
-    fn = methods.aggregator(method)
+    Children with per-unit weights (`unit_weights`, from `by_group`) use those. `params` go to the
+    aggregation method (e.g. p for generalised_mean)."""
+    fn = methods.aggregator(method, **params)
     out = normalised.copy()
     meta = coin.meta
     for level in coin.levels()[1:]:

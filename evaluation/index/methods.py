@@ -7,13 +7,14 @@ Names follow COINr where a COINr method exists (docs/coinr-notes.md records the 
 semantics this module reproduces):
 
 - treat:      skew_kurt_winsorise (COINr Treat() default: winsorise, then log_CT)
-- normalise:  goalposts, minmax, zscore, efficacy (NBS 60-100), rank
-- weight:     equal, ahp (with consistency ratio), entropy
-- aggregate:  arithmetic_mean, geometric_mean
+- normalise:  goalposts, minmax, zscore, efficacy (NBS 60-100), rank, dist_to_target (COINr n_dist2targ)
+- weight:     equal, ahp (with consistency ratio), entropy, critic (Diakoulaki et al. 1995), pca (first component)
+- aggregate:  arithmetic_mean, geometric_mean, harmonic_mean, generalised_mean (power mean, parameter p)
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -197,12 +198,41 @@ def n_goalposts(frame: pd.DataFrame, direction: pd.Series, low: pd.Series | None
     return (share * (u - l) + l).astype("float64")
 
 
+def n_dist_to_target(frame: pd.DataFrame, direction: pd.Series, targets: pd.Series | dict | None = None,
+                     cap_max: bool = True, range: tuple[float, float] = (0, 100), **_) -> pd.DataFrame:
+    """COINr n_dist2targ, per column: (x - min) / (target - min) for direction +1, (max - x) / (max - target)
+    for -1, so the worst unit scores l and a unit at the target scores u. With `cap_max` (default here;
+    COINr's default is FALSE) a unit beyond the target scores u, otherwise above u. Targets are one per
+    indicator (a Series or a mapping); a target no better than the worst unit is refused."""
+    if targets is None:
+        raise MethodError("距目标值标准化需要每个指标的目标值 / dist_to_target needs a target per indicator")
+    target = pd.to_numeric(pd.Series(targets, dtype=object).reindex(frame.columns), errors="coerce").astype(float)
+    if target.isna().any():
+        missing = ", ".join(map(str, target.index[target.isna()]))
+        raise MethodError(f"以下指标缺少目标值 / no target for: {missing}")
+    x = frame.astype(float)
+    positive = direction.reindex(frame.columns).fillna(1) > 0
+    lo, hi = x.min(), x.max()
+    worst = lo.where(positive, hi)
+    behind = (target - worst).where(positive, worst - target)  # > 0 when the target is better than the worst unit
+    bad = behind.notna() & (behind <= 0)
+    if bad.any():
+        raise MethodError(f"目标值须优于最差的单位 / the target must be better than the worst unit: "
+                          f"{', '.join(map(str, behind.index[bad]))}")
+    share = x.sub(worst, axis=1).div(target - worst, axis=1)
+    if cap_max:
+        share = share.clip(upper=1)
+    l, u = range
+    return (share * (u - l) + l).astype("float64")
+
+
 NORMALISERS = {
     "minmax": n_minmax,
     "zscore": n_zscore,
     "efficacy": n_efficacy,
     "rank": n_rank,
     "goalposts": n_goalposts,
+    "dist_to_target": n_dist_to_target,
 }
 
 
@@ -269,6 +299,51 @@ def w_entropy(frame: pd.DataFrame) -> pd.Series:
     return d / d.sum()
 
 
+def _complete(frame: pd.DataFrame, zh: str, en: str) -> np.ndarray:
+    """The rows with every column present, as floats; at least 2 rows and 2 columns."""
+    x = frame.astype(float).dropna(how="any")
+    if frame.shape[1] < 2 or len(x) < 2:
+        raise MethodError(f"{zh}需要至少 2 个指标和 2 个数据完整的单位 / {en} needs at least 2 indicators "
+                          f"and 2 units with every indicator present")
+    return x.to_numpy()
+
+
+def w_critic(frame: pd.DataFrame) -> pd.Series:
+    """CRITIC weights (Diakoulaki, Mavrotas & Papayannakis 1995) on normalised data: C_j = s_j * sum_k (1 - r_jk),
+    with s_j the sample sd and r_jk Pearson's r, both over the complete rows; weights C_j / sum C.
+    A constant column carries no information (C = 0) and its undefined r counts as 0 for the others;
+    if every C is 0 the weights are equal."""
+    x = _complete(frame, "CRITIC 赋权", "CRITIC weighting")
+    sd = x.std(axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.corrcoef(x, rowvar=False)
+    r = np.where(np.isnan(r), 0.0, r)
+    np.fill_diagonal(r, 1.0)
+    c = sd * (1 - r).sum(axis=0)
+    if c.sum() <= 0:
+        return w_equal(list(frame.columns))
+    return pd.Series(c / c.sum(), index=frame.columns)
+
+
+def w_pca(frame: pd.DataFrame) -> pd.Series:
+    """PCA weights from the first principal component of the standardised indicators (the correlation
+    matrix over the complete rows): weight_j = v_j^2 for the unit eigenvector v of the largest eigenvalue,
+    i.e. the squared loadings of the first component scaled to sum 1 (the OECD/JRC Handbook's squared-loading
+    weights, kept to the first component; no rotation, no further components). Refuses a constant
+    indicator and a first component that is not unique (a tie for the largest eigenvalue)."""
+    x = _complete(frame, "主成分赋权", "PCA weighting")
+    sd = x.std(axis=0, ddof=1)
+    if (sd == 0).any():
+        flat = ", ".join(map(str, frame.columns[sd == 0]))
+        raise MethodError(f"主成分赋权：指标取值不变，无法标准化 / PCA weights: constant indicator: {flat}")
+    values, vectors = np.linalg.eigh(np.corrcoef(x, rowvar=False))  # ascending eigenvalues
+    if values[-1] - values[-2] <= 1e-9 * max(1.0, abs(values[-1])):
+        raise MethodError("主成分赋权：第一主成分不唯一（最大特征值相同）/ PCA weights: the first principal "
+                          "component is not unique (tied largest eigenvalue)")
+    w = vectors[:, -1] ** 2
+    return pd.Series(w / w.sum(), index=frame.columns)
+
+
 # -- aggregation ------------------------------------------------------------------------
 
 
@@ -287,7 +362,7 @@ def _weight_frame(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> 
     return pd.DataFrame(_weights(children, weights), index=children.index, columns=children.columns)
 
 
-def a_amean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:
+def a_amean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame, **_) -> pd.Series:
     """Weighted arithmetic mean per unit; NaN children are skipped and the weights renormalised."""
     w = _weights(children, weights)
     x = np.nan_to_num(children.to_numpy(dtype=float), nan=0.0)
@@ -297,7 +372,7 @@ def a_amean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Ser
     return pd.Series(mean, index=children.index)
 
 
-def a_gmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Series:
+def a_gmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame, **_) -> pd.Series:
     """Weighted geometric mean per unit (NaN skipped, weights renormalised). A zero child gives 0;
     negative values are refused (normalise onto a positive scale first)."""
     if (children < 0).any().any():
@@ -311,11 +386,56 @@ def a_gmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame) -> pd.Ser
     return value.where(~zero, 0.0).where(total > 0)
 
 
-AGGREGATORS = {"arithmetic_mean": a_amean, "geometric_mean": a_gmean}
+def a_hmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame, **_) -> pd.Series:
+    """Weighted harmonic mean per unit, sum(w) / sum(w / x) (NaN skipped, weights renormalised).
+    A zero child gives 0; negative values are refused."""
+    if (children < 0).any().any():
+        raise MethodError("调和平均要求数据非负（请改用 60–100 功效系数等正值标准化）/ harmonic mean needs non-negative data")
+    w = _weight_frame(children, weights)
+    total = w.sum(axis=1)
+    inverse = (w / children.where(children > 0, np.nan)).fillna(0.0).sum(axis=1)
+    zero = ((children == 0) & (w > 0)).any(axis=1)
+    value = total / inverse.where(inverse > 0)
+    return value.where(~zero, 0.0).where(total > 0)
 
 
-def aggregator(method: str):
+def a_genmean(children: pd.DataFrame, weights: pd.Series | pd.DataFrame, p: float | None = None, **_) -> pd.Series:
+    """Weighted generalised (power) mean per unit, (sum w x^p / sum w)^(1/p) (NaN skipped, weights
+    renormalised): p = 1 arithmetic, p = -1 harmonic, p = 0 geometric (the limit). For p < 0 a zero
+    child gives 0 (the limit). Negative values are refused."""
+    if p is None:
+        raise MethodError("广义平均需要参数 p / generalised_mean needs the parameter p")
     try:
-        return AGGREGATORS[method]
+        p = float(p)
+    except (TypeError, ValueError):
+        raise MethodError(f"广义平均的参数 p 必须是数 / generalised_mean: p must be a number: {p!r}") from None
+    if not math.isfinite(p):
+        raise MethodError(f"广义平均的参数 p 必须是有限数 / generalised_mean: p must be finite: {p}")
+    if (children < 0).any().any():
+        raise MethodError("广义平均要求数据非负（请改用 60–100 功效系数等正值标准化）/ generalised mean needs non-negative data")
+    if p == 0:
+        return a_gmean(children, weights)
+    w = _weight_frame(children, weights)
+    total = w.sum(axis=1)
+    positive = children.where(children > 0, np.nan)
+    powered = (positive**p * w).fillna(0.0).sum(axis=1)  # zero children add 0 for p > 0
+    value = (powered / total.where(total > 0)) ** (1 / p)
+    if p < 0:
+        zero = ((children == 0) & (w > 0)).any(axis=1)
+        value = value.where(~zero, 0.0)
+    return value.where(total > 0)
+
+
+AGGREGATORS = {"arithmetic_mean": a_amean, "geometric_mean": a_gmean, "harmonic_mean": a_hmean,
+               "generalised_mean": a_genmean}
+
+
+def aggregator(method: str, **params):
+    """The aggregation function by name; `params` (e.g. p for generalised_mean) are bound to it."""
+    try:
+        fn = AGGREGATORS[method]
     except KeyError:
         raise MethodError(f"未知的加总方法 / unknown aggregation: {method} (choose {', '.join(AGGREGATORS)})") from None
+    if not params:
+        return fn
+    return functools.partial(fn, **params)
