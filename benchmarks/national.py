@@ -41,8 +41,8 @@ TABLES = {
     "水务局_{year}年水资源公报摘要.csv": (
         "县区名称", ["水土保持率（%）", "用水总量（万立方米）"], ["soil_conservation_rate", "water_use"]),
     "农业农村局_{year}年特色农业.csv": (
-        "县区", ["特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）"],
-        ["specialty_agri_output", "green_certified_products"]),
+        "县区", ["特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"],
+        ["specialty_agri_output", "green_certified_products", "grain_output"]),
     "文旅局_{year}年旅游统计.csv": (
         "县区", ["旅游综合收入（亿元）", "接待游客人次（万人次）"], ["tourism_revenue", "tourist_visits"]),
     "发改委_{year}年生态产品价值实现.csv": (

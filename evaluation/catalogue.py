@@ -60,6 +60,7 @@ class Dimension(_Strict):
     id: Id
     name: Name
     description: Text = ""
+    source: Text = ""  # a citation, or "proposed: ..." (printed in the methodology report)
 
 
 class Variable(_Strict):
@@ -96,6 +97,11 @@ class Indicator(_Strict):
     ratio: tuple[Id, Id] | None = None
     factor: float = Field(default=1.0, gt=0)
     zones: list[Id] | Literal["all"] = "all"
+    source: Text = ""  # why the indicator is in the index and where it applies: a citation or "proposed: ..."
+    goalposts_source: Text = ""  # where the goalposts come from
+    # the largest improvement a county can plausibly make in a year, in the indicator's unit (the shortest
+    # path to the next grade caps each step by it; default: method.path.feasible_share of the goalpost span)
+    feasible_change: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> "Indicator":
@@ -115,6 +121,7 @@ class ZoneType(_Strict):
     name: Name
     weight_set: Id
     note: Text = ""
+    source: Text = ""
 
 
 class County(_Strict):
@@ -123,11 +130,13 @@ class County(_Strict):
     short: str = Field(pattern=PLACE_NAME)
     zone: Id
     verified: bool = False
+    source: Text = ""  # where the zone assignment comes from
 
 
 class Grade(_Strict):
     name: Name
     min: float = Field(ge=0, le=100)
+    source: Text = ""
 
 
 class City(_Strict):
@@ -254,6 +263,7 @@ class Uncertainty(_Strict):
     draws: int = Field(default=1000, ge=1, le=100000)
     seed: int = 0
     weight_perturbation: float = Field(default=0.25, ge=0, lt=1)
+    source: Text = ""
     normalise_alternatives: list[Literal["goalposts", "minmax", "efficacy", "zscore", "rank"]] = ["goalposts"]
     aggregate_alternatives: list[Literal["arithmetic_mean", "geometric_mean"]] = ["arithmetic_mean"]
 
@@ -264,6 +274,10 @@ class Sensitivity(_Strict):
 
     samples: int = Field(default=1024, ge=64, le=65536)
     seed: int = 0
+    # the missing-value rules a run may take (floor: the NBS rule the index uses; skip: leave the indicator out
+    # and spread its weight; mean: the mean of the counties of its zone type that report it)
+    missing_alternatives: list[Literal["floor", "skip", "mean"]] = ["floor"]
+    source: Text = ""
 
     @field_validator("samples")
     @classmethod
@@ -311,6 +325,17 @@ class Ratings(_Strict):
         return self
 
 
+class PathSettings(_Strict):
+    """The shortest path to the next grade: each indicator's step is capped by its `feasible_change` (config) or,
+    where none is set, by `feasible_share` of its goalpost span, raised to the county's own best yearly
+    improvement over the years shown when `use_trend` (a county that has moved faster may again)."""
+
+    feasible_share: float = Field(default=0.1, gt=0, le=1)
+    use_trend: bool = True
+    verified: bool = False
+    source: Text = "proposed"
+
+
 class Method(_Strict):
     normalise: Literal["goalposts", "minmax", "efficacy", "zscore", "rank"] = "goalposts"
     aggregate: Literal["arithmetic_mean", "geometric_mean"] = "arithmetic_mean"
@@ -319,14 +344,35 @@ class Method(_Strict):
     years_back: int = Field(default=2, ge=0, le=10)
     uncertainty: Uncertainty = Uncertainty()
     sensitivity: Sensitivity = Sensitivity()
+    path: PathSettings = PathSettings()
     ratings: Ratings = Ratings()
+    source: Text = ""  # why these methods (the normalisation and aggregation above)
 
 
-class Criterion(_Strict):
+class Signal(_Strict):
+    """A readiness signal on one indicator: absolute (`op` and `value`) or relative (`within` the city or the
+    province, among the `top` counties; a county's city and province are its GB/T 2260 code's first 4 and 2 digits)."""
+
     indicator: str
-    op: Literal[">=", ">", "<=", "<"]
-    value: float
     name: str
+    op: Literal[">=", ">", "<=", "<"] | None = None
+    value: float | None = None
+    within: Literal["city", "province"] | None = None
+    top: int | None = Field(default=None, ge=1)
+    verified: bool = False
+    source: Text = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Signal":
+        absolute = self.op is not None and self.value is not None
+        relative = self.within is not None and self.top is not None
+        if absolute == relative or (self.op is None) != (self.value is None) or (self.within is None) != (self.top is None):
+            raise ValueError("a signal is either absolute (op and value) or relative (within and top)")
+        return self
+
+    @property
+    def relative(self) -> bool:
+        return self.within is not None
 
 
 class CityTarget(_Strict):
@@ -334,11 +380,23 @@ class CityTarget(_Strict):
     min: int
     max: int
     text: str
+    source: Text = ""
+
+
+class NamedBase(_Strict):
+    """A base already named (a published fact, shown beside the signals)."""
+
+    code: str = Field(pattern=r"^\d{6}$")
+    level: Name
+    year: int
+    source: Text = ""
 
 
 class Readiness(_Strict):
     verified: bool = False
-    criteria: list[Criterion] = Field(default_factory=list)
+    source: Text = ""
+    signals: list[Signal] = Field(default_factory=list)
+    named: list[NamedBase] = Field(default_factory=list)
     city_targets: list[CityTarget] = Field(default_factory=list)
 
 
@@ -354,6 +412,8 @@ class Catalogue(_Strict):
     weight_sets: dict[Id, dict[Id, Annotated[float, Field(ge=0, le=1)]]]
     grades: list[Grade]
     missing_score: float = Field(ge=0, le=100)
+    missing_score_source: Text = ""
+    weight_set_sources: dict[Id, Text] = Field(default_factory=dict)  # from each weight set's `source:`
     counties: list[County]
     city: City
     sources: dict[str, Source]
@@ -361,6 +421,20 @@ class Catalogue(_Strict):
     readiness: Readiness = Readiness()
     limits: Limits = Limits()  # sources.yaml's top-level `limits:` (each source holds its merged copy)
     config_hash: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weight_set_sources(cls, data):
+        """A weight set may carry `source:` beside its weights; it is kept apart from the weights."""
+        if isinstance(data, dict) and isinstance(data.get("weight_sets"), dict):
+            sets, sources = {}, dict(data.get("weight_set_sources") or {})
+            for name, weights in data["weight_sets"].items():
+                if isinstance(weights, dict) and "source" in weights:
+                    weights = dict(weights)
+                    sources[name] = weights.pop("source")
+                sets[name] = weights
+            data = {**data, "weight_sets": sets, "weight_set_sources": sources}
+        return data
 
     @model_validator(mode="after")
     def _cross_check(self) -> "Catalogue":
@@ -434,9 +508,12 @@ class Catalogue(_Strict):
                         problems.append(f"source {dept}, column {header!r}: unit {col.unit} does not convert to {var.unit}")
                 covered[col.var] = dept
         indicator_ids = {i.id for i in self.indicators}
-        for crit in self.readiness.criteria:
-            if crit.indicator not in indicator_ids:
-                problems.append(f"readiness criterion {crit.name!r}: unknown indicator {crit.indicator!r}")
+        for signal in self.readiness.signals:
+            if signal.indicator not in indicator_ids:
+                problems.append(f"readiness signal {signal.name!r}: unknown indicator {signal.indicator!r}")
+        for name in self.weight_set_sources:
+            if name not in self.weight_sets:
+                problems.append(f"weight set {name}: a source for a weight set that does not exist")
         for var in self.variables:
             if var not in covered:
                 problems.append(f"variable {var}: no source column reports it")
@@ -576,6 +653,7 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             weight_sets=zones.get("weight_sets") or {},
             grades=zones.get("grades") or [],
             missing_score=zones.get("missing_score", 0),
+            missing_score_source=zones.get("missing_score_source", ""),
             counties=zones.get("counties") or [],
             city=zones.get("city") or {},
             sources=_source_specs(src),

@@ -1,8 +1,15 @@
 """Write the illustrative (示例数据) bureau submissions under data/sample/.
 
-The figures are invented from a fixed seed. Only the scale is anchored on a few
-published numbers (武都区 2020: population 54.66万, GDP 137.27亿元); nothing here
-is an official statistic. The output is byte-for-byte reproducible:
+The figures are invented from a fixed seed and anchored on published ones where known:
+
+- 常住人口: the 2020 census (陇南市第七次全国人口普查公报), held for every sample year (sum 240.7272万, the city's
+  census total); the yearly resident-population estimates are not anchored;
+- 地区生产总值: 武都区 137.27亿元 (2020); 成县 64.26亿元 (2019) and 87.62亿元 (2023, so 2021-2022 lie on the
+  constant-growth path between them); 礼县 41.62亿元 (2019); the rest invented at a plausible scale;
+- city-wide: 森林覆盖率 about 45 %, 空气质量优良天数比例 97-98 % (2023), every monitored surface-water section
+  good (2023: every county 100 %), 生态产业增加值占GDP about 23 % (2022).
+
+Everything else is invented; nothing here is an official statistic. The output is byte-for-byte reproducible:
 
     python scripts/make_sample_data.py [--out data/sample]
 
@@ -28,19 +35,23 @@ SEED = 20240622
 YEARS = (2021, 2022, 2023)
 FIXED_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 
-# code, full name, short name, 2020 population (万人), 2020 GDP (亿元), profile
-# Only 武都区's two figures are published values; the rest are invented at a plausible scale.
+# code, full name, short name, 2020 census population (万人, published), 2020 GDP (亿元), profile
+# The GDP of 武都区 is published (2020); 成县's and 礼县's are carried from their published 2019 figures at 5 %;
+# the rest are invented at a plausible scale.
 COUNTIES = [
-    ("621202", "武都区", "武都", 54.66, 137.27, "eco"),
-    ("621221", "成县", "成县", 24.8, 92.0, "urban"),
-    ("621222", "文县", "文县", 21.0, 50.0, "eco"),
-    ("621223", "宕昌县", "宕昌", 27.0, 36.0, "eco"),
-    ("621224", "康县", "康县", 17.2, 34.0, "eco"),
-    ("621225", "西和县", "西和", 38.5, 43.0, "agri"),
-    ("621226", "礼县", "礼县", 44.0, 56.0, "agri"),
-    ("621227", "徽县", "徽县", 20.5, 78.0, "urban"),
-    ("621228", "两当县", "两当", 4.3, 15.0, "eco"),
+    ("621202", "武都区", "武都", 54.6616, 137.27, "eco"),
+    ("621221", "成县", "成县", 24.1587, 64.26 * 1.05, "urban"),
+    ("621222", "文县", "文县", 19.6906, 50.0, "eco"),
+    ("621223", "宕昌县", "宕昌", 25.4944, 36.0, "eco"),
+    ("621224", "康县", "康县", 16.2418, 34.0, "eco"),
+    ("621225", "西和县", "西和", 35.1069, 43.0, "agri"),
+    ("621226", "礼县", "礼县", 42.4135, 41.62 * 1.05, "agri"),
+    ("621227", "徽县", "徽县", 18.9888, 78.0, "urban"),
+    ("621228", "两当县", "两当", 3.9709, 15.0, "eco"),
 ]
+CENSUS_TOTAL = 240.7272  # 万人, 陇南市 2020 census
+# published GDP (亿元) that the sample reproduces exactly: (county, year) -> value; 2019 anchors set the path
+GDP_ANCHORS = {("621221", 2019): 64.26, ("621221", 2023): 87.62}
 
 TITLE_SUFFIX = "（示例数据，仅供演示）"
 
@@ -56,17 +67,18 @@ def county_profile(rng: random.Random, code: str, pop: float, gdp: float, kind: 
     agri = kind == "agri"
     rural_income = _r(rng, 9500, 12500) + (800 if urban else 0)
     return {
-        "population": pop * _r(rng, 0.985, 0.998),
+        "population": pop,  # the 2020 census, every year
         "gdp": gdp * _r(rng, 1.04, 1.09),
         "rural_income": rural_income,
         "urban_income": rural_income * _r(rng, 2.6, 3.3),
-        "eco_industry_share": _r(rng, 22, 40) if eco else _r(rng, 14, 28),
+        "eco_industry_share": _r(rng, 20, 28) if eco else _r(rng, 15, 23),  # city about 23 % in 2022
         "eqi": _r(rng, 62, 76) if eco else _r(rng, 52, 64),
-        "good_air_days": _r(rng, 94, 99.5) if eco else _r(rng, 88, 96),
-        "surface_water_good": _r(rng, 92, 100) if eco else _r(rng, 80, 96),
+        "good_air_days": _r(rng, 96, 99.6) if eco else _r(rng, 94, 98),  # city 97-98 % in 2023
+        "surface_water_good": _r(rng, 94, 100) if eco else _r(rng, 90, 100),  # 2023: every section good
         "rural_sewage_treated": _r(rng, 25, 45) if not urban else _r(rng, 40, 60),
         "public_satisfaction": _r(rng, 84, 93),
-        "forest_cover": _r(rng, 50, 68) if eco else _r(rng, 28, 45),
+        "forest_cover": _r(rng, 42, 60) if eco else _r(rng, 30, 44),  # city about 45 %
+        "grain_output": pop * (_r(rng, 0.38, 0.52) if agri else _r(rng, 0.18, 0.32)),  # 万吨
         "protected_area_share": _r(rng, 8, 26) if eco else _r(rng, 1, 6),
         "soil_conservation_rate": _r(rng, 62, 78) if eco else _r(rng, 55, 68),
         "water_use": gdp * _r(rng, 60, 110) if not agri else gdp * _r(rng, 110, 160),
@@ -88,7 +100,7 @@ def county_profile(rng: random.Random, code: str, pop: float, gdp: float, kind: 
 
 # yearly drift: multiplicative growth for levels, additive for shares
 GROWTH = {
-    "population": (-0.012, 0.0), "gdp": (0.04, 0.08), "rural_income": (0.06, 0.09),
+    "gdp": (0.04, 0.08), "grain_output": (-0.02, 0.03), "rural_income": (0.06, 0.09),
     "urban_income": (0.04, 0.065), "water_use": (-0.03, 0.01), "specialty_agri_output": (0.04, 0.12),
     "tourism_revenue": (0.05, 0.35), "tourist_visits": (0.05, 0.3), "gep": (0.02, 0.07),
     "eco_trade_value": (0.0, 0.4), "energy_use": (0.0, 0.04), "eco_compensation": (0.0, 0.1),
@@ -117,7 +129,30 @@ def build_values(rng: random.Random) -> dict[int, dict[str, dict[str, float]]]:
                 values["eod_projects"] = max(0, values["eod_projects"] + rng.choice([0, 0, 1]))
                 values["green_certified_products"] += rng.choice([0, 1, 2, 3])
             out[year][code] = dict(values)
+    _anchor_gdp(out)
+    for year in YEARS:  # published in 2023: every monitored surface-water section good
+        if year == 2023:
+            for code in out[year]:
+                out[year][code]["surface_water_good"] = 100.0
     return out
+
+
+def _anchor_gdp(out: dict[int, dict[str, dict[str, float]]]) -> None:
+    """Put each county with two published GDP figures on the constant-growth path between them (exact at the
+    anchors); the energy and water use move with it, so their intensities stay as drawn."""
+    for code in {c for c, _ in GDP_ANCHORS}:
+        years = sorted(y for c, y in GDP_ANCHORS if c == code)
+        if len(years) < 2:
+            continue
+        (y0, y1), (v0, v1) = years[:2], (GDP_ANCHORS[(code, years[0])], GDP_ANCHORS[(code, years[1])])
+        growth = (v1 / v0) ** (1 / (y1 - y0))
+        for year in YEARS:
+            row = out[year][code]
+            value = v1 if year == y1 else v0 * growth ** (year - y0)
+            scale = value / row["gdp"]
+            row["gdp"] = value
+            for var in ("energy_use", "water_use", "green_loans", "total_loans"):
+                row[var] *= scale
 
 
 def fmt(var: str, value: float) -> float | int:
@@ -127,6 +162,8 @@ def fmt(var: str, value: float) -> float | int:
         return int(round(value))
     if var in ("specialty_agri_output",):  # reported in 万元
         return int(round(value * 10000))
+    if var == "population":  # the census gives 万人 to four decimals
+        return round(value, 4)
     return round(value, 2)
 
 
@@ -225,8 +262,8 @@ def generate(out: Path) -> list[Path]:
 
         # agriculture bureau: UTF-8 with BOM, short names, output in 万元
         p = ydir / f"农业农村局_{year}年特色农业.csv"
-        write_csv(p, ["县区", "特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）"],
-                  cols("specialty_agri_output", "green_certified_products", label="short"), "utf-8-sig")
+        write_csv(p, ["县区", "特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"],
+                  cols("specialty_agri_output", "green_certified_products", "grain_output", label="short"), "utf-8-sig")
         written.append(p)
 
         # tourism bureau: xlsx with a title row

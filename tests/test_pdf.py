@@ -134,7 +134,7 @@ def test_summary_text(summary_pdf):
     for page in range(1, pdf_pages(summary_pdf) + 1):
         assert "示例数据" in pdftotext(summary_pdf, page)
     # Bar labels and legend entries are text from the matplotlib SVG.
-    assert "重点开发区（城市化地区）" in _squash(text)
+    assert "城市化地区" in _squash(text)
 
 
 def test_incomplete_mark_on_every_page(tmp_path, scorecard_context):
@@ -299,7 +299,7 @@ def test_charts_are_deterministic_svg(scorecard_context, summary_context):
         assert "Noto Sans CJK SC" in svg.decode("utf-8")
     assert ">绿水青山</text>" in radar.decode("utf-8")
     bar_text = bar.decode("utf-8")
-    assert ">文县</text>" in bar_text and ">重点开发区（城市化地区）</text>" in bar_text
+    assert ">文县</text>" in bar_text and ">城市化地区</text>" in bar_text
 
 
 def test_scorecard_charts_are_small_svg_with_escaped_text(scorecard_context):

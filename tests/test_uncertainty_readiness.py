@@ -103,19 +103,21 @@ def test_readiness_by_hand(catalogue):
             "public_satisfaction": 90, "eco_industry_share": 35, "gep_growth": 3, "eod_projects": 1}
     for code in codes:
         raw.loc[code, list(good)] = list(good.values())
-    raw.loc["621221", "forest_cover"] = 49.9  # just under 50 %
+    raw.loc["621221", "forest_cover"] = 49.9  # last in the city: outside the top 5 (a relative signal)
     raw.loc["621222", "gep_growth"] = 0  # not positive
     raw.loc["621223", "eod_projects"] = np.nan  # unknown
     result = assess(raw, catalogue)
     assert is_ready(result["621202"])
     forest = next(c for c in result["621221"] if c.indicator == "forest_cover")
-    assert forest.met is False and forest.threshold == "≥ 50 %" and forest.value == 49.9
+    assert forest.met is False and forest.threshold == "全市前5位" and forest.value == 49.9 and forest.target == 60
+    air = next(c for c in result["621221"] if c.indicator == "good_air_days")
+    assert air.met is True and air.threshold == "≥ 87.5 %"  # the 14th five-year plan's target, an absolute one
     assert not is_ready(result["621222"]) and not is_ready(result["621223"])
     assert next(c for c in result["621223"] if c.indicator == "eod_projects").met is None
     city = city_view(result, catalogue, 2023)
     assert city["ready_count"] == 6 and not city["verified"]
     statuses = [t["status"] for t in city["targets"]]
-    assert statuses == ["按暂定条件达标 6 个，已不少于目标数"] * 2 + ["按暂定条件达标 6 个，尚差 3 个"], statuses
+    assert statuses == ["全部暂定信号达标 6 个，已不少于目标数"] * 2 + ["全部暂定信号达标 6 个，尚差 3 个"], statuses
     assert not any("已达到" in s for s in statuses)  # bases are named by the ministry, not reached by a score
 
 
@@ -127,8 +129,8 @@ def test_key_ecological_county_ignores_gdp_under_every_method(catalogue):
         zones = pd.Series({c.code: c.zone for c in catalogue.counties})
         base = score(compute_raw(values, catalogue), zones, cat_spec)
         more = values.copy()
-        more.loc["621202", "gdp"] *= 3
-        more.loc["621221", "gdp"] *= 3
+        more.loc["621202", "gdp"] *= 5
+        more.loc["621221", "gdp"] *= 5  # from the lower to the higher of the two urbanised counties' GDP
         after = score(compute_raw(more, catalogue), zones, cat_spec)
         assert after.overall["621202"] == pytest.approx(base.overall["621202"]), norm
         assert after.overall["621221"] != pytest.approx(base.overall["621221"]), norm
