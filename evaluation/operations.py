@@ -170,6 +170,15 @@ class Evaluation:
         return (workbook.file_name(self.catalogue.city.name, self.info.year),
                 workbook.build(self.result, self.catalogue, self.info, self.analysis, facts))
 
+    def methodology(self) -> tuple[str, bytes]:
+        """The methodology report (技术报告) of this evaluation: (file name, PDF bytes)."""
+        from evaluation.reporting import methodology
+        from evaluation.reporting.pdf import render_pdf
+
+        city = self.catalogue.city
+        return (methodology.file_name(city.code, city.name, self.info.year),
+                render_pdf(methodology.context(self.result, self.catalogue, self.info, self.analysis)))
+
     def report(self, code: str) -> pipeline.PlannedReport:
         """The planned report of a county (or the city, for the summary)."""
         return next(r for r in self.plan if r.county_code == code)
@@ -282,6 +291,10 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         name, data = evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
         atomic_write(child(staged.folder, name), data, make_parents=False)
         manifest["workbook"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
+        if evaluation.analysis is not None:  # and the methodology report, for analysts and reviewers (never sent)
+            name, data = evaluation.methodology()
+            atomic_write(child(staged.folder, name), data, make_parents=False)
+            manifest["methodology"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
     return versions.publish(staged.folder, staged.out_dir, staged.year, staged.version, manifest), manifest
 
 

@@ -296,6 +296,7 @@ def test_the_county_index_runs_on_this_engine_and_its_manifest_recomputes_it(tmp
         assert issued.status == "issued" and issued.version == 1 and len(issued.rendered) == 10
         assert sorted(p.name for p in issued.folder.iterdir()) == sorted([*issued.manifest["outputs"], "manifest.json",
                                                                         issued.manifest["workbook"]["file"],
+                                                                        issued.manifest["methodology"]["file"],
                                                                         issued.manifest["contexts"]["file"]])
         # the contexts kept for the web workbench are the ones the PDFs were rendered from
         from evaluation.pipeline import EDITION_KEYS

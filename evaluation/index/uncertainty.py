@@ -25,7 +25,7 @@ def rank_desc(values: np.ndarray) -> np.ndarray:
     """Competition ranks ("1224") of each row, largest first: scipy's rankdata(-values, axis=1, method="min")
     in plain numpy (scipy.stats costs every process that imports the engine about a second)."""
     values = np.asarray(values)
-    order = np.argsort(-values, axis=1, kind="stable")
+    order = np.argsort(-values, axis=1)  # tied values get the same rank whatever their order
     ordered = np.take_along_axis(values, order, axis=1)
     columns = np.arange(values.shape[1])
     new = np.ones(ordered.shape, dtype=bool)
@@ -34,6 +34,39 @@ def rank_desc(values: np.ndarray) -> np.ndarray:
     ranks = np.empty(values.shape, dtype=np.int64)
     np.put_along_axis(ranks, order, first + 1, axis=1)
     return ranks
+
+
+def dimension_scores(x: np.ndarray, cell_w: np.ndarray, onehot: np.ndarray, geometric: bool) -> np.ndarray:
+    """n x D dimension scores from n x k normalised scores (NaN: skipped, its weight spread), n x k cell weights
+    (0 where an indicator does not apply) and the k x D indicator-to-dimension matrix; NaN where nothing applies."""
+    present = ~np.isnan(x)
+    cell_w = cell_w * present
+    den = cell_w @ onehot
+    filled = np.nan_to_num(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if geometric:
+            zero = ((filled <= 0) & (cell_w > 0)) @ onehot > 0
+            out = np.exp((np.log(np.maximum(filled, _TINY)) * cell_w) @ onehot / den)
+            out[zero] = 0.0
+        else:
+            out = (filled * cell_w) @ onehot / den
+    out[den == 0] = np.nan
+    return out
+
+
+def composite(dim_scores: np.ndarray, dim_w: np.ndarray, geometric: bool) -> np.ndarray:
+    """The composite of (..., n, D) dimension scores with (..., n, D) weights (renormalised over the dimensions
+    that have a score), by the arithmetic or geometric mean."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dw = dim_w * ~np.isnan(dim_scores)
+        dw = dw / dw.sum(axis=-1, keepdims=True)
+        s = np.nan_to_num(dim_scores)
+        if geometric:
+            overall = np.exp((np.log(np.maximum(s, _TINY)) * dw).sum(axis=-1))
+            overall[((s <= 0) & (dw > 0)).any(axis=-1)] = 0.0
+        else:
+            overall = (s * dw).sum(axis=-1)
+    return overall
 
 
 def monte_carlo(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec, config: Uncertainty) -> pd.DataFrame:
@@ -61,25 +94,8 @@ def monte_carlo(raw: pd.DataFrame, zones: pd.Series, spec: IndexSpec, config: Un
         geometric = config.aggregate_alternatives[rng.integers(len(config.aggregate_alternatives))] == "geometric_mean"
         w = base_w * rng.uniform(1 - p, 1 + p, size=base_w.shape)
         dim_w = base_dim * rng.uniform(1 - p, 1 + p, size=base_dim.shape)
-        cell_w = mask * w  # n x k
-        den = cell_w @ onehot  # n x D
-        filled = np.nan_to_num(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if geometric:
-                zero = ((filled <= 0) & (mask > 0)) @ onehot > 0
-                dim_scores = np.exp((np.log(np.maximum(filled, _TINY)) * cell_w) @ onehot / den)
-                dim_scores[zero] = 0.0
-            else:
-                dim_scores = (filled * cell_w) @ onehot / den
-            dim_scores[den == 0] = np.nan
-            dw = dim_w[zone_index] * ~np.isnan(dim_scores)
-            dw = dw / dw.sum(axis=1, keepdims=True)
-            s = np.nan_to_num(dim_scores)
-            if geometric:
-                overall = np.exp((np.log(np.maximum(s, _TINY)) * dw).sum(axis=1))
-                overall[((s <= 0) & (dw > 0)).any(axis=1)] = 0.0
-            else:
-                overall = (s * dw).sum(axis=1)
+        dim_scores = dimension_scores(x, mask * w, onehot, geometric)
+        overall = composite(dim_scores, dim_w[zone_index], geometric)
         scores[t] = overall
     ranks = rank_desc(np.round(scores, 9))
     zone_ranks = np.empty_like(ranks)

@@ -10,7 +10,10 @@ import pandas as pd
 from evaluation import __version__
 from evaluation.catalogue import Catalogue
 from evaluation.index.explain import dimension_progress
+from evaluation.index.audit import index_audit
+from evaluation.index.paths import all_paths
 from evaluation.index.readiness import assess, city_view
+from evaluation.index.sensitivity import index_sobol
 from evaluation.index.scoring import IndexSpec, score_catalogue, ScoreResult
 from evaluation.index.uncertainty import monte_carlo
 from evaluation.ingest import FACT_COLUMNS
@@ -46,14 +49,19 @@ def complete_previous(previous: pd.DataFrame | None, catalogue: Catalogue) -> pd
 
 def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
             history: dict[int, pd.DataFrame] | None = None) -> Analysis:
-    """Rank stability (Monte Carlo), '两山' base readiness, progress on last year and the trend.
+    """Rank stability (Monte Carlo), '两山' base readiness, progress on last year and the trend; the statistical
+    audit, the Sobol indices and each county's shortest path to the next grade and to every readiness signal.
 
     history: past years' values (county x variable); years with incomplete data are left out.
     """
-    uncertainty = monte_carlo(result.raw, result.zones, IndexSpec.from_catalogue(catalogue), catalogue.method.uncertainty)
+    spec = IndexSpec.from_catalogue(catalogue)
+    uncertainty = monte_carlo(result.raw, result.zones, spec, catalogue.method.uncertainty)
     readiness = assess(result.raw, catalogue)
     past = {y: score_catalogue(v, catalogue) for y, v in sorted((history or {}).items())
             if complete_previous(v, catalogue) is not None}
+    sobol = index_sobol(result.raw, result.zones, spec, catalogue.method.uncertainty, catalogue.method.sensitivity,
+                        {z: t.name for z, t in catalogue.zone_types.items()})
+    ways = all_paths(result, catalogue, readiness, {y: r.raw for y, r in past.items() if y < year})
     before = past.get(year - 1)
     series = {**past, year: result}
     trend = pd.concat(
@@ -63,7 +71,8 @@ def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
     return Analysis(uncertainty=uncertainty, readiness=readiness, city_readiness=city_view(readiness, catalogue, year),
                     progress=dimension_progress(result, before),
                     previous_raw=before.raw if before is not None else None, trend=trend,
-                    indicator_trend=indicator_trend)
+                    indicator_trend=indicator_trend, audit=index_audit(result, catalogue), sensitivity=sobol,
+                    paths=ways)
 
 
 def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None = None) -> pd.DataFrame:

@@ -38,7 +38,7 @@ REFERENCE = "#9a7b3c"  # muted ochre: the zone average
 ZONE_COLOURS = {
     "重点生态功能区": "#1f6f5c",
     "农产品主产区": "#b08d3c",
-    "重点开发区（城市化地区）": "#4a6a8a",
+    "城市化地区": "#4a6a8a",
 }
 FALLBACK_COLOURS = ("#6f8f5f", "#8a5a6a", "#5f8f8f", "#7a7a7a", "#a0674a")
 
@@ -362,3 +362,61 @@ def distribution_svg(dist: dict) -> bytes:
             ax.spines[side].set_visible(False)
         ax.spines["bottom"].set_color(GRID)
         return _to_svg(fig)
+
+
+SOBOL_WIDTH = 504.0  # pt: printed across the text width
+
+
+def sobol_svg(sobol: dict) -> bytes:
+    """Paired horizontal bars per uncertain input: first-order (S1, light) and total (ST, dark) Sobol indices on
+    0-1. ``sobol``: ``rows`` of {label, s1, st}."""
+    rows = sobol["rows"]
+    label_w, top, row_h, font = 150.0, 16.0, 22.0, 8.0
+    plot_w = SOBOL_WIDTH - label_w - 40.0
+    height = top + row_h * len(rows) + 22.0
+    body = []
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = label_w + plot_w * tick
+        body.append(f'<line x1="{_num(x)}" y1="{_num(top - 4)}" x2="{_num(x)}" y2="{_num(height - 18)}" '
+                    f'stroke="{GRID}" stroke-width="0.6"/>')
+        body.append(_label(x, height - 8, f"{tick:g}", 7, colour=MUTED))
+    for k, row in enumerate(rows):
+        y = top + row_h * k
+        body.append(_label(label_w - 6, y + 12, row["label"], font, anchor="end"))
+        for offset, value, colour in ((2.0, row["s1"], "#9cc3b4"), (10.0, row["st"], ACCENT)):
+            width = plot_w * min(max(float(value), 0.0), 1.0)
+            body.append(f'<rect x="{_num(label_w)}" y="{_num(y + offset)}" width="{_num(width)}" height="7" '
+                        f'fill="{colour}"/>')
+        body.append(_label(label_w + plot_w * min(max(float(row["st"]), 0.0), 1.0) + 4, y + 16.5,
+                           f"{float(row['st']):.2f}", 7, anchor="start", colour=INK))
+    body.append(f'<rect x="{_num(label_w)}" y="2" width="8" height="6" fill="#9cc3b4"/>')
+    body.append(_label(label_w + 11, 8, "一阶指数 S1", 7, anchor="start", colour=MUTED))
+    body.append(f'<rect x="{_num(label_w + 80)}" y="2" width="8" height="6" fill="{ACCENT}"/>')
+    body.append(_label(label_w + 91, 8, "总效应指数 ST", 7, anchor="start", colour=MUTED))
+    return _svg(SOBOL_WIDTH, height, body)
+
+
+def intervals_svg(intervals: dict) -> bytes:
+    """Each county's rank: its 5-95 % Monte Carlo interval as a line, the median as a dot, the nominal rank as a
+    tick. ``intervals``: ``rows`` of {label, rank, p05, median, p95} (in ranking order) and ``of`` (counties)."""
+    rows, of = intervals["rows"], max(int(intervals["of"]), 1)
+    label_w, top, row_h = 70.0, 14.0, 13.0
+    plot_w = SOBOL_WIDTH - label_w - 20.0
+    height = top + row_h * len(rows) + 20.0
+    x_of = lambda rank: label_w + plot_w * (float(rank) - 1) / max(of - 1, 1)  # noqa: E731
+    body = []
+    for tick in sorted({1, of} | {round(of * q) for q in (0.25, 0.5, 0.75)}):
+        x = x_of(max(tick, 1))
+        body.append(f'<line x1="{_num(x)}" y1="{_num(top - 4)}" x2="{_num(x)}" y2="{_num(height - 16)}" '
+                    f'stroke="{GRID}" stroke-width="0.6"/>')
+        body.append(_label(x, height - 6, str(max(tick, 1)), 7, colour=MUTED))
+    for k, row in enumerate(rows):
+        y = top + row_h * k + 6
+        body.append(_label(label_w - 6, y + 3, row["label"], 7.5, anchor="end"))
+        body.append(f'<line x1="{_num(x_of(row["p05"]))}" y1="{_num(y)}" x2="{_num(x_of(row["p95"]))}" y2="{_num(y)}" '
+                    f'stroke="{ACCENT}" stroke-width="2.4" stroke-linecap="round" opacity="0.45"/>')
+        body.append(f'<circle cx="{_num(x_of(row["median"]))}" cy="{_num(y)}" r="2.6" fill="{ACCENT}"/>')
+        body.append(f'<line x1="{_num(x_of(row["rank"]))}" y1="{_num(y - 4.5)}" x2="{_num(x_of(row["rank"]))}" '
+                    f'y2="{_num(y + 4.5)}" stroke="{REFERENCE}" stroke-width="1.4"/>')
+    body.append(_label(label_w, 8, "线段：5%–95%排名区间；圆点：中位排名；竖线：本次排名", 7, anchor="start", colour=MUTED))
+    return _svg(SOBOL_WIDTH, height, body)

@@ -82,6 +82,9 @@ class Analysis:
     previous_raw: pd.DataFrame | None = None  # county x indicator: last year's values
     trend: pd.DataFrame | None = None  # (year, county) x (dimensions + overall)
     indicator_trend: pd.DataFrame | None = None  # (year, county) x indicator: normalised scores
+    audit: object | None = None  # index.audit.IndexAudit: coherence per dimension, flags, spread
+    sensitivity: object | None = None  # index.sensitivity.IndexSensitivity: Sobol indices
+    paths: dict | None = None  # county -> {"grade": Path, "readiness": Path} (index.paths)
 
 
 COUNT_UNITS = frozenset({"个", "项", "家", "处", "座", "人", "人次"})
@@ -136,6 +139,22 @@ def fmt_value(value: float, unit: str = "") -> str:
     if abs(value) >= 100:
         return f"{value:,.1f}"
     return f"{value:,.2f}"
+
+
+PATH_SHOWN = 5  # steps of the path to the next grade a scorecard lists (the workbook has all)
+
+
+def path_words(path, catalogue) -> dict | None:
+    """The shortest path to the next grade, as a scorecard prints it (None: none to print)."""
+    if path is None or not path.goal:
+        return None
+    ind = {i.id: i for i in catalogue.indicators}
+    steps = [{"name": ind[s.indicator].name, "value": fmt_value(s.value, ind[s.indicator].unit),
+              "target": fmt_value(s.target, ind[s.indicator].unit), "unit": unit_text(ind[s.indicator].unit),
+              "points": f"{s.points:.1f}"} for s in path.steps]
+    return {"goal": path.goal, "feasible": path.feasible, "steps": steps[:PATH_SHOWN], "count": len(steps),
+            "more": len(steps) > PATH_SHOWN, "note": path.note,
+            "reachable": fmt_score(path.reachable) if pd.notna(path.reachable) else "—"}
 
 
 def fmt_score(value: float) -> str:
@@ -320,6 +339,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
                    "target": "—" if g.target is None else fmt_goalpost(g.target),
                    "how": "提高到" if g.direction > 0 else "降低到"} for g in gains],
         "gains_total": f"{sum(g.points for g in gains):.1f}",
+        "path": path_words(((analysis.paths or {}).get(code) or {}).get("grade"), catalogue),
         "next_grade": ({"name": gap[0], "gap": f"{gap[1]:.1f}"} if gap else None),
         "readiness": {
             "checks": [{"name": c.name, "value": "—" if c.value is None else fmt_value(c.value), "threshold": c.threshold,
@@ -327,6 +347,8 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
                         "met": c.met is True} for c in checks],
             "ready": is_ready(checks),
             "verified": catalogue.readiness.verified,
+            "named": "；".join(f"{n.year}年已命名为{n.level}“两山”实践创新基地" for n in catalogue.readiness.named
+                              if n.code == code),
         },
         "ratings": {"bands": [{"name": b.name, "colour": b.colour,
                                "range": f"≥{b.min:g}分" if b.min > 0 else f"<{catalogue.method.ratings.bands[-2].min:g}分"
@@ -459,7 +481,7 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
                          "change": fmt_change(city_change) if city_change is not None else "—",
                          "dims": [fmt_score(table[d.id].mean()) for d in dims]},
         "dimension_key": "、".join(f"{d.id} {d.name}" for d in dims),
-        "base_progress": (f"按暂定创建条件达标 {ready_n} 个县区（共 {len(catalogue.counties)} 个）。"
+        "base_progress": (f"全部暂定创建信号达标 {ready_n} 个县区（共 {len(catalogue.counties)} 个）。"
                           "达标不等于已创建：“两山”实践创新基地由生态环境部评选命名。"),
         "dimension_names": [d.name for d in dims],
         "ranking": ranking,
@@ -487,5 +509,7 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
             "total": len(catalogue.counties),
             "targets": (analysis.city_readiness or {}).get("targets", []),
             "verified": catalogue.readiness.verified,
+            "named": "、".join(f"{catalogue.county(n['code']).name}（{n['year']}年{n['level']}）"
+                              for n in (analysis.city_readiness or {}).get("named", [])),
         },
     }

@@ -39,6 +39,7 @@ ARCHIVE_VARIANT = "pdf/a-3b"
 TEMPLATE_BY_KIND = {
     "county": "scorecard.html",
     "summary": "summary.html",
+    "methodology": "methodology.html",
 }
 
 
@@ -132,6 +133,9 @@ def _charts_for(context: dict) -> dict[str, str]:
                                                 [tuple(x) for x in context["map"]["legend"]], max_height_mm=86)
             charts["map"] = _svg_data_uri(svg)
         return charts
+    if kind == "methodology":
+        return {"sobol": _svg_data_uri(_charts.sobol_svg(context["sobol_chart"])),
+                "intervals": _svg_data_uri(_charts.intervals_svg(context["intervals"]))}
     raise ValueError(f"unknown report kind: {kind!r}")
 
 

@@ -2,8 +2,10 @@
 
 Sheets (Chinese headers, frozen header rows, number formats): 排名 (ranking, dimension scores, rank
 intervals, change on last year), 指标明细 (each county's indicator values, normalised scores, weights
-and points), 创建条件 (base readiness), 数据来源 (each input figure's bureau, file, sheet, row and the
-sha256 of the submission it came from) and 说明. Every text cell is formula-safe (a leading = + - @ is
+and points), 创建信号 (base readiness signals), 升级路径 (each county's shortest path to the next grade and to
+every signal), 统计审计 (Cronbach's alpha, the first component's share, flags and each indicator's spread per
+dimension), 敏感性分析 (Sobol indices of the rank correlation and of each county's rank), 数据来源 (each input
+figure's bureau, file, sheet, row and the sha256 of the submission it came from) and 说明. Every text cell is formula-safe (a leading = + - @ is
 neutralised), and the bytes depend only on the figures: the zip entries and the document
 properties carry the run date, so two runs give the same file.
 """
@@ -56,6 +58,71 @@ def _sheet(wb, title: str, header: list[str], rows: list[list], formats: dict[in
     return ws
 
 
+PATH_KIND = {"grade": "升至下一等级", "readiness": "达到全部创建信号"}
+ZONE_INPUT = "weights."
+
+
+def _analysis_sheets(wb, result, catalogue, analysis, names: dict[str, str]) -> None:
+    """升级路径, 统计审计 and 敏感性分析 (empty tables when the run was not analysed)."""
+    from evaluation.index import audit as audit_module
+    from evaluation.index import paths as path_module
+
+    ind = {i.id: i for i in catalogue.indicators}
+    header = ["县区代码", "县区", "目标", "目标等级/信号", "当前综合得分", "目标综合得分", "一年内可行", "指标", "单位",
+              "现值", "目标值", "改善量", "增加综合得分", "每年可行改善幅度", "说明"]
+    rows = []
+    if analysis is not None and analysis.paths:
+        table = path_module.table(analysis.paths, catalogue)
+        for r in table.itertuples(index=False):
+            rows.append([r.county_code, names.get(r.county_code, r.county_code), PATH_KIND[r.kind], r.goal,
+                         r.current, r.target_score if r.kind == "grade" else None, "是" if r.feasible else "否",
+                         r.name, r.unit, r.value, r.target, r.change, r.points, r.cap,
+                         r.note or (f"一年最多可达 {r.reachable:.1f} 分" if pd.notna(r.reachable) else None)])
+    _sheet(wb, "升级路径", header, rows, {5: "0.00", 6: "0.00", 10: "#,##0.00", 11: "#,##0.00", 12: "+#,##0.00;-#,##0.00",
+                                        13: "0.00", 14: "#,##0.00"}, {2: 10, 4: 14, 8: 24, 15: 40})
+
+    dims = {d.id: d.name for d in catalogue.dimensions}
+    header = ["类别", "维度", "指标/项目", "数值", "说明"]
+    rows = []
+    audit = analysis.audit if analysis is not None else None
+    if audit is not None:
+        for g in audit.groups:
+            label = f"{g.group} {dims.get(g.group, '')}"
+            common = "、".join(ind[c].name for c in g.children)
+            rows.append(["一致性", label, "Cronbach's α", g.cronbach_alpha, f"{g.units}个县区；所有功能区均适用的指标：{common}"])
+            rows.append(["一致性", label, "第一主成分方差占比", g.pc1_share, "标准化后相关矩阵最大特征值/指标数"])
+            others = audit.zone_specific.get(g.group) or []
+            if others:
+                rows.append(["一致性", label, "仅部分功能区适用的指标", None, "、".join(ind[c].name for c in others)
+                             + "（不计入α与主成分，仅作相关与离散检查）"])
+        for f in audit.flags.itertuples(index=False):
+            name = " ~ ".join(ind[p.strip()].name if p.strip() in ind else p for p in str(f.indicator).split("~"))
+            rows.append(["标记", f"{f.group} {dims.get(f.group, '')}", name, f.value,
+                         audit_module.FLAG_ZH.get(f.kind, f.kind)])
+        for code, r in audit.spread.iterrows():
+            rows.append(["离散度", f"{r['dimension']} {dims.get(r['dimension'], '')}", ind[code].name, r["sd"],
+                         f"{int(r['counties'])}个县区；标准化得分 {r['min']:.1f}–{r['max']:.1f}；"
+                         f"满分占 {r['at_top']:.0%}，零分占 {r['at_bottom']:.0%}"
+                         + ("；区分度不足，建议复核目标值" if r["bunched"] else "")])
+    _sheet(wb, "统计审计", header, rows, {4: "0.000"}, {2: 14, 3: 30, 5: 70})
+
+    header = ["输出", "县区代码", "县区", "不确定输入", "一阶指数 S1", "S1 95%区间半宽", "总效应指数 ST", "ST 95%区间半宽",
+              "排名范围"]
+    rows = []
+    sens = analysis.sensitivity if analysis is not None else None
+    if sens is not None:
+        for key, r in sens.correlation.iterrows():
+            rows.append(["与基准排名的Spearman相关系数", None, None, sens.labels.get(key, key), r["S1"], r["S1_conf"],
+                         r["ST"], r["ST_conf"], None])
+        ranges = sens.rank_range
+        for code in sens.total.index:
+            span = f"{int(ranges.at[code, 'rank_min'])}–{int(ranges.at[code, 'rank_max'])}"
+            for key in sens.inputs:
+                rows.append(["县区排名", str(code), names.get(str(code), str(code)), sens.labels.get(key, key),
+                             sens.first.at[code, key], None, sens.total.at[code, key], None, span])
+    _sheet(wb, "敏感性分析", header, rows, {5: "0.000", 6: "0.000", 7: "0.000", 8: "0.000"}, {1: 26, 4: 24})
+
+
 def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: pd.DataFrame | None = None) -> bytes:
     """The workbook's bytes.
 
@@ -106,13 +173,14 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     _sheet(wb, "指标明细", header, rows,
            {7: "#,##0.##", 8: "#,##0.##", 9: "#,##0.00", 10: "0.0", 11: "0.00%", 12: "0.00"}, {2: 10, 3: 14, 4: 26})
 
-    header = ["县区代码", "县区", "条件", "本县区", "要求", "结果"]
+    header = ["县区代码", "县区", "信号", "本县区", "要求", "达标所需值", "结果"]
     rows = []
     for code, checks in sorted(((analysis.readiness or {}) if analysis is not None else {}).items()):
         for c in checks:
-            rows.append([code, names.get(code, code), c.name, c.value, c.threshold,
+            rows.append([code, names.get(code, code), c.name, c.value, c.threshold, c.target,
                          {True: "达标", False: "未达标", None: "缺数据"}[c.met]])
-    _sheet(wb, "创建条件", header, rows, {4: "#,##0.00"}, {3: 30, 5: 20})
+    _sheet(wb, "创建信号", header, rows, {4: "#,##0.00", 6: "#,##0.00"}, {3: 30, 5: 20})
+    _analysis_sheets(wb, result, catalogue, analysis, names)
 
     variables = catalogue.variables
     dept = {k: d.name for k, d in catalogue.departments.items()}
