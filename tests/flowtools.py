@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +25,38 @@ def run_flow(**kwargs):
         kwargs.setdefault("cache_dir", str(SHARED_CACHE))
     state = annual_evaluation(return_state=True, **kwargs)
     return state, state.result(raise_on_failure=False)
+
+
+def share(cache_dir: Path) -> int:
+    """Offer what a run made in a task cache of its own to the runs after it in this worker (SHARED_CACHE):
+    its checked tables, scores and analyses, and its rendered PDFs. Every entry is named by a key of
+    everything it was made from (see SHARED_CACHE), so a later run that finds one would have made the same;
+    it is what a second run on the same machine finds. Returns how many entries were new here."""
+    if SHARED_CACHE is None:
+        return 0
+    shared = 0
+    for source, target in ((Path(cache_dir), SHARED_CACHE), (Path(cache_dir) / "rendered", SHARED_CACHE / "rendered")):
+        if not source.is_dir():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in source.iterdir():
+            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_file() or (target / entry.name).exists():
+                continue
+            if source.name == "rendered":
+                try:  # a hard link, as the render cache keeps its own entries (other workers read this folder)
+                    os.link(entry, target / entry.name)
+                    shared += 1
+                    continue
+                except FileExistsError:
+                    continue
+                except OSError:
+                    pass
+            # a copy (a task result may be rewritten in place), put in place whole
+            partial = target / f".{entry.name}.{os.getpid()}.partial"
+            shutil.copyfile(entry, partial)
+            os.replace(partial, target / entry.name)
+            shared += 1
+    return shared
 
 
 def task_states(state) -> list[tuple[str, str]]:

@@ -29,10 +29,10 @@ REASON = "武都区EQI录入错误，按监测站复核值更正"
 
 
 def _corrected_eco(sample: Path, dest: Path) -> Path:
-    """The ecology bureau's 2023 table with 武都区's EQI corrected from 77.51 to 76.9."""
+    """The ecology bureau's 2023 table with 武都区's EQI corrected from 76.11 to 76.9."""
     lines = (sample / "2023" / "生态环境局_2023年生态环境质量.csv").read_text(encoding="utf-8").splitlines()
     cells = lines[1].split(",")
-    assert cells[:2] == ["武都区", "77.51"], cells
+    assert cells[:2] == ["武都区", "76.11"], cells
     cells[1] = "76.9"
     lines[1] = ",".join(cells)
     dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -133,8 +133,9 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
     assert Ledger.at(out).verify() == []
     v2 = out / "2023" / "v2"
     manifest2 = versions.read_manifest(v2)
-    assert manifest2["outputs"] == {p.name: sha(p) for p in v2.glob("*.pdf")}  # complete
-    assert {p.name: sha(p) for p in v1.glob("*.pdf")} == manifest1["outputs"]  # v1 untouched
+    sent = lambda folder: {p.name: sha(p) for p in folder.glob("*.pdf") if "技术报告" not in p.name}  # noqa: E731
+    assert manifest2["outputs"] == sent(v2)  # complete (the methodology report beside them is not sent)
+    assert sent(v1) == manifest1["outputs"]  # v1 untouched
 
     # 3. Re-rendered = exactly the reports whose content changed; the rest are v1's bytes.
     changed = {f for f, key in manifest2["content_keys"].items() if key != manifest1["content_keys"][f]}
@@ -160,11 +161,11 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
             assert manifest2["editions"][name] == 1 and digest == manifest1["outputs"][name]
             assert (v2 / name).read_bytes() == (v1 / name).read_bytes()
     wudu = re.sub(r"\s+", "", pdf_text(next(v2.glob("621202_*.pdf"))))
-    assert "生态质量指数（EQI）：77.51→76.9（生态环境局" in wudu  # a dimensionless index: no unit printed
+    assert "生态质量指数（EQI）：76.11→76.9（生态环境局" in wudu  # a dimensionless index: no unit printed
     table = wudu.split("三、指标明细", 1)[1]  # the corrected figure is marked where it is printed
     assert re.search(r"生态质量指数（EQI）(本版更正)?76\.90", table) and "标注“本版更正”的指标" in table
     assert table.count("本版更正") == 2  # the one corrected row, and the note that explains the mark
-    assert any("77.51 → 76.9" in line for line in manifest2["revisions"]["621202"])
+    assert any("76.11 → 76.9" in line for line in manifest2["revisions"]["621202"])
     assert set(manifest2["revisions"]) == {name.split("_")[0] for name in changed}
     ledger = Ledger.at(out)
     eco = [s for s in ledger.submissions(2023, "eco")]
@@ -192,7 +193,7 @@ def test_correction_reissues_changed_reports_survives_sigkill_and_is_idempotent(
                               "--county", "621202"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert history.returncode == 0, history.stderr
     text = re.sub(r"\s+", "", history.stdout)
-    assert "v2" in text and "77.51→76.9" in text and REASON in text
+    assert "v2" in text and "76.11→76.9" in text and REASON in text
 
 
 def test_rejected_correction_is_kept_but_changes_nothing(sample_copy, tmp_path, catalogue):

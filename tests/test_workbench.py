@@ -182,7 +182,7 @@ def test_an_analyst_runs_the_year_follows_a_figure_tries_weights_reads_a_correct
         catalogue = load_catalogue(ws.config)
         original = (ws.data / "2023" / "生态环境局_2023年生态环境质量.csv").read_text(encoding="utf-8").splitlines()
         fixed = root / "生态环境局_2023年生态环境质量_更正.csv"
-        fixed.write_text("\n".join([original[0], original[1].replace("77.51", "76.9", 1), *original[2:]]) + "\n",
+        fixed.write_text("\n".join([original[0], original[1].replace("76.11", "76.9", 1), *original[2:]]) + "\n",
                          encoding="utf-8")
         with open_ledger(ws.out) as ledger:
             checked, recorded = operations.correct(ledger, catalogue, "eco", YEAR, fixed, "武都区EQI录入错误，按复核值更正",
@@ -194,7 +194,7 @@ def test_an_analyst_runs_the_year_follows_a_figure_tries_weights_reads_a_correct
         _wait_for(driver, "已完成")
         _open(driver, url + f"/analyst/{YEAR}/versions")
         body = _text(driver)
-        assert "第 1 版 → 第 2 版" in body and "数据变化（1 项）" in body and "77.51" in body and "76.9" in body
+        assert "第 1 版 → 第 2 版" in body and "数据变化（1 项）" in body and "76.11" in body and "76.9" in body
         assert "武都区EQI录入错误" in body
         diff_rows = driver.find_elements(By.CSS_SELECTOR, "#diff-scores tr.changed")
         assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in diff_rows] == ["武都区"]

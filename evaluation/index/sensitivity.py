@@ -145,7 +145,9 @@ def index_sobol(raw: pd.DataFrame, zones: pd.Series, spec, uncertainty, sensitiv
                 x = plain.copy()
                 for z in np.unique(zone_index):
                     rows = zone_index == z
-                    means = np.nanmean(np.where(rows[:, None], plain, np.nan), axis=0) if rows.any() else None
+                    members = plain[rows]
+                    counts = (~np.isnan(members)).sum(axis=0)
+                    means = np.where(counts > 0, np.nansum(members, axis=0) / np.maximum(counts, 1), np.nan)
                     fill = np.where(np.isnan(means), FIXED_FLOOR.get(m, spec.missing_score), means)
                     x[rows] = np.where(gaps[rows], fill, x[rows])
             matrices[(m, rule)] = x
