@@ -138,7 +138,7 @@ def cached_rerun() -> dict:
     first, t_first = timed(lambda: annual_evaluation(**kwargs))
     second, t_second = timed(lambda: annual_evaluation(**kwargs))
     eco = data / "2023" / "生态环境局_2023年生态环境质量.csv"
-    eco.write_text(eco.read_text(encoding="utf-8").replace("武都区,77.51,", "武都区,76.9,", 1), encoding="utf-8")
+    eco.write_text(eco.read_text(encoding="utf-8").replace("武都区,76.11,", "武都区,76.9,", 1), encoding="utf-8")
     third, t_fix = timed(lambda: annual_evaluation(**{**kwargs, "run_date": "2024-03-15"}))
     assert (first["status"], second["status"], third["status"]) == ("issued", "unchanged", "issued")
     return {"first_run_seconds": round(t_first, 3), "cached_rerun_seconds": round(t_second, 3),
