@@ -170,14 +170,17 @@ class Evaluation:
         return (workbook.file_name(self.catalogue.city.name, self.info.year),
                 workbook.build(self.result, self.catalogue, self.info, self.analysis, facts))
 
-    def methodology(self) -> tuple[str, bytes]:
-        """The methodology report (技术报告) of this evaluation: (file name, PDF bytes)."""
+    def methodology(self, version: int | None = None, run_date: str | None = None) -> pipeline.PlannedReport:
+        """The methodology report (技术报告) of this evaluation as a report to render (for analysts and
+        reviewers: never in a version's `outputs`, never sent)."""
         from evaluation.reporting import methodology
-        from evaluation.reporting.pdf import render_pdf
+        from evaluation.reporting.context import fmt_date
 
         city = self.catalogue.city
-        return (methodology.file_name(city.code, city.name, self.info.year),
-                render_pdf(methodology.context(self.result, self.catalogue, self.info, self.analysis)))
+        context = methodology.context(self.result, self.catalogue, self.info, self.analysis)
+        if version is not None:
+            context.update(version=version, run_date=run_date, run_date_text=fmt_date(run_date))
+        return pipeline.PlannedReport(methodology.file_name(city.code, city.name, self.info.year), city.code, context)
 
     def report(self, code: str) -> pipeline.PlannedReport:
         """The planned report of a county (or the city, for the summary)."""
@@ -272,8 +275,9 @@ def stage(out_dir: Path | str, year: int, version: int, to_render: list[pipeline
 
 
 def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluation: "Evaluation", *,
-            run_date: str, sample: bool, incomplete: bool) -> tuple[Path, dict]:
-    """Write the manifest and make the staged version the issued one (an atomic rename): (folder, manifest)."""
+            run_date: str, sample: bool, incomplete: bool, renders: RenderCache | None = None) -> tuple[Path, dict]:
+    """Write the manifest and make the staged version the issued one (an atomic rename): (folder, manifest).
+    The methodology report is rendered here (or taken from `renders`, keyed on its whole context)."""
     missing = {r.file_name for r in staged.reports} - set(rendered)
     if missing:
         raise ValueError(f"not rendered: {', '.join(sorted(missing))}")
@@ -292,9 +296,11 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         atomic_write(child(staged.folder, name), data, make_parents=False)
         manifest["workbook"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
         if evaluation.analysis is not None:  # and the methodology report, for analysts and reviewers (never sent)
-            name, data = evaluation.methodology()
-            atomic_write(child(staged.folder, name), data, make_parents=False)
-            manifest["methodology"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
+            report = evaluation.methodology(staged.version, run_date)
+            digest, _ = pipeline.reuse_rendered([report], staged.folder, renders) if renders is not None else ({}, [])
+            manifest["methodology"] = {"file": report.file_name,
+                                       "sha256": digest.get(report.file_name)
+                                       or pipeline.render_one(report, staged.folder, renders)}
     return versions.publish(staged.folder, staged.out_dir, staged.year, staged.version, manifest), manifest
 
 
@@ -338,7 +344,7 @@ def issue(catalogue: Catalogue, intakes: list[pipeline.Intake], ledger: Ledger, 
         staged = stage(out, year, version, to_render, carried, previous, run_date=run_date, revisions=notes)
         rendered = render(staged.reports, staged.folder, renders=renders, workers=workers)
         folder, manifest = publish(staged, rendered, fingerprint, made, run_date=run_date, sample=sample,
-                                   incomplete=bool(problems))
+                                   incomplete=bool(problems), renders=renders)
     return Issued("issued", version, folder, manifest, tuple(sorted(r.file_name for r in to_render)),
                   tuple(sorted(carried)))
 

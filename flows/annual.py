@@ -455,7 +455,8 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         else:
             rendered.update({report.file_name: render(report, staged.folder, renders) for report in fresh})
         folder, manifest = operations.publish(staged, rendered, fingerprint, evaluation, run_date=run_date,
-                                              sample=sample, incomplete=bool(problems))
+                                              sample=sample, incomplete=bool(problems),
+                                              renders=None if cached["refresh_cache"] else renders)
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)
