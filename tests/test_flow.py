@@ -16,6 +16,7 @@ from tests import flowtools
 from tests.conftest import prefect_home
 from tests.flowtools import run_flow as _run, sha as _sha, task_states as _task_states
 from tests.pdftools import pdf_fonts, pdf_pages, pdf_text
+from tests.test_sensitivity_paths import check_version_carries_audit_sobol_and_paths
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,10 @@ def test_annual_flow_issues_versions_and_refuses_incomplete_data(prefect_harness
         assert expected in text, expected
     for page in range(1, pdf_pages(wudu) + 1):
         assert "示例数据" in pdf_text(wudu, page), f"page {page} lacks the 示例数据 mark"
+    # issue 20: the version's workbook and methodology report carry the audit, the Sobol table and the paths
+    from evaluation.catalogue import load_catalogue
+
+    check_version_carries_audit_sobol_and_paths(v1, manifest, load_catalogue())
 
     first = _task_states(state)
     # a year's first version renders in the pool warmed up while the tables were checked: one render_batch
