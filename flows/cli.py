@@ -203,8 +203,10 @@ def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allo
                           f"{len(outcome['carried'])} 份内容未变、沿用原文件。")
     book = next(folder.glob("*_评价结果.xlsx"), None)  # the analysts' workbook (versions before it have none)
     kept = (folder / "contexts.zip").is_file()  # the contexts the workbench shows each report from
+    method = next(folder.glob("*评价技术报告.pdf"), None)  # the methodology report (not sent to counties)
     console.print(f"报告目录 / reports: {folder} （{len(outcome['files'])} 个 PDF + manifest.json"
-                  + (f" + {book.name}" if book else "") + (" + contexts.zip" if kept else "") + "）")
+                  + (f" + {book.name}" if book else "") + (f" + {method.name}（技术报告，不发送）" if method else "")
+                  + (" + contexts.zip" if kept else "") + "）")
     return outcome
 
 
