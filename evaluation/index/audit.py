@@ -126,6 +126,11 @@ def table(audits: list[GroupAudit]) -> pd.DataFrame:
                          for a in audits])
 
 
+def flag_label(indicator: str, names: dict) -> str:
+    """A flag's indicator field ("a" or "a ~ b") in the indicators' names."""
+    return " ~ ".join(getattr(names.get(p.strip()), "name", p.strip()) for p in str(indicator).split("~"))
+
+
 def flags_table(audits: list[GroupAudit]) -> pd.DataFrame:
     rows = [f for a in audits for f in a.flags]
     return pd.DataFrame(rows, columns=["kind", "group", "indicator", "value"])

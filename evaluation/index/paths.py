@@ -112,21 +112,18 @@ def _linear_terms(result, catalogue: Catalogue, code: str):
             for n, j in enumerate(a["ids"]) if applicable[n]]
 
 
-def _solve(gain: np.ndarray, cost: np.ndarray, upper: np.ndarray, gap: float,
-           lower: np.ndarray | None = None) -> np.ndarray | None:
-    """The cheapest x in [lower, upper] with gain . x >= gap (None: no such x)."""
+def _solve(gain: np.ndarray, cost: np.ndarray, upper: np.ndarray, gap: float) -> np.ndarray | None:
+    """The cheapest x in [0, upper] with gain . x >= gap (None: no such x)."""
     from scipy.optimize import linprog
 
-    lower = np.zeros_like(upper) if lower is None else lower
-    if np.any(lower > upper + 1e-12):
-        return None
-    if gap <= 0 and not np.any(lower > 0):
+    if gap <= 0:
         return np.zeros_like(upper)
-    found = linprog(cost, A_ub=-gain[None, :], b_ub=[-gap], bounds=list(zip(lower, upper)), method="highs")
+    found = linprog(cost, A_ub=-gain[None, :], b_ub=[-gap], bounds=[(0.0, u) for u in upper], method="highs")
     return found.x if found.status == 0 else None
 
 
-def _grade_above(score: float, catalogue: Catalogue) -> tuple[str, float] | None:
+def next_band(score: float, catalogue: Catalogue) -> tuple[str, float] | None:
+    """The next grade up and its lower bound (None: already the top grade)."""
     above = [g for g in catalogue.grades if g.min > score + 1e-9]
     if not above:
         return None
@@ -163,7 +160,7 @@ class _Problem:
 def _problem(result, catalogue: Catalogue, code: str, caps: pd.Series) -> _Problem | Path:
     """The county's program (or its Path when there is nothing to solve)."""
     current = float(result.overall[code])
-    above = _grade_above(current, catalogue)
+    above = next_band(current, catalogue)
     if above is None:
         return Path(code, "grade", "", current, current, True, note="已处于最高等级")
     if catalogue.method.normalise != "goalposts":

@@ -89,7 +89,7 @@ def _audit(analysis, ind, dims) -> dict:
                "others": "、".join(ind[c].name for c in audit.zone_specific.get(g.group, [])) or "—",
                "units": g.units, "alpha": _f(g.cronbach_alpha), "pc1": _f(g.pc1_share)} for g in audit.groups]
     flags = [{"kind": audit_module.FLAG_ZH.get(f.kind, f.kind), "dimension": f.group,
-              "indicator": " ~ ".join(ind[p.strip()].name if p.strip() in ind else p for p in str(f.indicator).split("~")),
+              "indicator": audit_module.flag_label(f.indicator, ind),
               "value": _f(f.value, 2)} for f in audit.flags.itertuples(index=False)]
     spread = [{"name": ind[k].name, "counties": int(r["counties"]), "range": f"{r['min']:.1f}–{r['max']:.1f}",
                "sd": _f(r["sd"], 1), "top": f"{r['at_top']:.0%}", "bottom": f"{r['at_bottom']:.0%}",

@@ -59,11 +59,10 @@ def points_available(result, catalogue, code: str, n: int = 5) -> list[Gain]:
 
 def next_grade(score: float, catalogue) -> tuple[str, float] | None:
     """The next grade up and the points that separate the county from it (None: the top grade)."""
-    above = [g for g in catalogue.grades if g.min > score + 1e-9]
-    if not above:
-        return None
-    nearest = min(above, key=lambda g: g.min)
-    return nearest.name, nearest.min - score
+    from evaluation.index.paths import next_band
+
+    band = next_band(score, catalogue)
+    return None if band is None else (band[0], band[1] - score)
 
 
 def _signed(value: float) -> str:

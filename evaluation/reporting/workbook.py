@@ -96,8 +96,7 @@ def _analysis_sheets(wb, result, catalogue, analysis, names: dict[str, str]) -> 
                 rows.append(["一致性", label, "仅部分功能区适用的指标", None, "、".join(ind[c].name for c in others)
                              + "（不计入α与主成分，仅作相关与离散检查）"])
         for f in audit.flags.itertuples(index=False):
-            name = " ~ ".join(ind[p.strip()].name if p.strip() in ind else p for p in str(f.indicator).split("~"))
-            rows.append(["标记", f"{f.group} {dims.get(f.group, '')}", name, f.value,
+            rows.append(["标记", f"{f.group} {dims.get(f.group, '')}", audit_module.flag_label(f.indicator, ind), f.value,
                          audit_module.FLAG_ZH.get(f.kind, f.kind)])
         for code, r in audit.spread.iterrows():
             rows.append(["离散度", f"{r['dimension']} {dims.get(r['dimension'], '')}", ind[code].name, r["sd"],
