@@ -74,6 +74,12 @@ class Variable(_Strict):
     # largest plausible year-on-year change, in percent of last year's accepted value;
     # a larger one is a warning (None: no check, e.g. for small counts and growth rates)
     max_change: float | None = Field(default=50.0, gt=0)
+    # computed (GEP accounting, config/gep.yaml) rather than reported: no column, no suite, no form
+    computed: bool = False
+    # a cell may be left blank (e.g. a physical quantity a county reports directly instead of the formula's)
+    optional: bool = False
+    # what a bureau is told when a required cell is blank (default: 必须填写数值)
+    blank_zh: Text = ""
 
     @field_validator("range")
     @classmethod
@@ -131,6 +137,9 @@ class County(_Strict):
     zone: Id
     verified: bool = False
     source: Text = ""  # where the zone assignment comes from
+    # 国土面积 in 平方公里 (zones.yaml `land_area_source:` says where from): a bureau's ecosystem areas
+    # are checked against it at the boundary (areas in 公顷 declared as 平方公里 are refused)
+    land_area: float | None = Field(default=None, gt=0)
 
 
 class Grade(_Strict):
@@ -420,6 +429,8 @@ class Catalogue(_Strict):
     method: Method = Method()
     readiness: Readiness = Readiness()
     limits: Limits = Limits()  # sources.yaml's top-level `limits:` (each source holds its merged copy)
+    land_area_source: Text = ""
+    gep: "GepConfig | None" = None  # config/gep.yaml: the GEP accounting catalogue (evaluation.gep)
     config_hash: str
 
     @model_validator(mode="before")
@@ -514,9 +525,15 @@ class Catalogue(_Strict):
         for name in self.weight_set_sources:
             if name not in self.weight_sets:
                 problems.append(f"weight set {name}: a source for a weight set that does not exist")
-        for var in self.variables:
-            if var not in covered:
-                problems.append(f"variable {var}: no source column reports it")
+        for var in self.variables.values():
+            if var.computed and var.id in covered:
+                problems.append(f"variable {var.id}: computed, so no source column may report it")
+            elif not var.computed and var.id not in covered:
+                problems.append(f"variable {var.id}: no source column reports it")
+        if self.gep is not None:
+            problems += self.gep.problems(self)
+        elif any(v.computed for v in self.variables.values()):
+            problems.append("computed variables need config/gep.yaml (the GEP accounting that computes them)")
         if problems:
             raise ValueError("\n  - ".join(problems))
         return self
@@ -544,7 +561,15 @@ class Catalogue(_Strict):
         return self._county_by_code[code]
 
     def department_variables(self, department: str) -> list[Variable]:
-        return [v for v in self.variables.values() if v.department == department]
+        """The variables a bureau's table reports (computed ones are nobody's column)."""
+        return [v for v in self.variables.values() if v.department == department and not v.computed]
+
+    def feeds(self, variable: str) -> tuple[str, ...]:
+        """The indicators a variable feeds: directly, or through the GEP accounting it is an input of."""
+        names = {variable}
+        if self.gep is not None and variable in self.gep.inputs(self):
+            names |= set(self.gep.output_ids())
+        return tuple(i.id for i in self.indicators if names & set(i.inputs))
 
     def county_lookup(self) -> dict[str, str]:
         """Every accepted spelling of a county (code, full name, short name) -> code."""
@@ -563,13 +588,14 @@ def _dupes(kind: str, ids: list[str], problems: list[str]) -> None:
         seen.add(item)
 
 
-CONFIG_FILES = ("indicators.yaml", "zones.yaml", "sources.yaml", "method.yaml", "readiness.yaml")
-OPTIONAL_CONFIG = ("method.yaml", "readiness.yaml")
+CONFIG_FILES = ("indicators.yaml", "zones.yaml", "sources.yaml", "method.yaml", "readiness.yaml", "gep.yaml")
+OPTIONAL_CONFIG = ("method.yaml", "readiness.yaml", "gep.yaml")
 
 
 # Which file a top-level field comes from, and Chinese for pydantic's common complaints.
 _FILE_OF = {**dict.fromkeys(("version", "departments", "dimensions", "variables", "indicators"), "indicators.yaml"),
-            **dict.fromkeys(("zone_types", "weight_sets", "grades", "missing_score", "counties", "city"), "zones.yaml"),
+            **dict.fromkeys(("zone_types", "weight_sets", "grades", "missing_score", "counties", "city",
+                             "land_area_source"), "zones.yaml"), "gep": "gep.yaml",
             "sources": "sources.yaml", "limits": "sources.yaml", "method": "method.yaml", "readiness": "readiness.yaml"}
 _ERRORS_ZH = {
     "finite_number": "必须是有限的数值（不能是 .inf、.nan）",
@@ -641,7 +667,7 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
         if not isinstance(raw[name], dict):
             raise CatalogueError(f"配置文件 {path} 的顶层应是键值映射。")
     ind, zones, src = raw["indicators.yaml"], raw["zones.yaml"], raw["sources.yaml"]
-    method, readiness = raw["method.yaml"], raw["readiness.yaml"]
+    method, readiness, gep = raw["method.yaml"], raw["readiness.yaml"], raw["gep.yaml"]
     try:
         return Catalogue(
             version=str(ind.get("version", "")),
@@ -660,6 +686,8 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
             limits=src.get("limits") or {},
             method=method or {},
             readiness=readiness or {},
+            land_area_source=zones.get("land_area_source", ""),
+            gep=gep or None,
             config_hash=digest.hexdigest(),
         )
     except ValidationError as exc:
@@ -679,3 +707,8 @@ def load_catalogue(config_dir: Path | str | None = None) -> Catalogue:
         raise CatalogueError("配置检查未通过 / invalid configuration:\n  - " + "\n  - ".join(lines)) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise CatalogueError(f"配置结构有误 / malformed configuration: {exc}") from None
+
+
+from evaluation.gep.config import GepConfig  # noqa: E402 - the GEP catalogue model refers back to this module's types
+
+Catalogue.model_rebuild()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation import gep
 from evaluation.catalogue import Catalogue
 from evaluation.ingest import Submission, clip, clip_list, stated_year
 from evaluation.validation.gate import Gate, default_gate
@@ -82,6 +83,8 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
         headers[var.id + CHANGE] = headers.get(var.id, var.name)
     suite = suite_for(catalogue, sub.department, suites_dir)
     frame = with_county_checks(with_changes(sub.table, catalogue, sub.department, previous), catalogue)
+    frame, derived = gep.boundary_columns(frame, catalogue, sub.department, sub.year)
+    headers.update(derived)
     findings: list[Finding] = []
     for row, header, raw, reason in sub.unparsed:
         findings.append(Finding("error", reason, header, [row], [clip(raw)], "parse_cell", "数值"))
@@ -117,6 +120,8 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
             rows.append(int(sub.table["_row"].iloc[idx]))
             if column in COUNTY_COLUMNS:
                 found.append(clip(_fmt(sub.table["_county_raw"].iloc[idx])))
+            elif column.endswith(gep.BASE_YEAR_LAG):  # show the year as written, not its lag
+                found.append(_fmt(frame[column.removesuffix(gep.BASE_YEAR_LAG)].iloc[idx]))
             elif column.endswith(CHANGE):
                 var = column.removesuffix(CHANGE)
                 found.append(f"{_fmt(frame[var].iloc[idx])}（上年 {_fmt(frame[var + PREVIOUS].iloc[idx])}，"

@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+from evaluation import gep
 from evaluation.catalogue import Catalogue
 from evaluation.fsutil import atomic_write
 from evaluation.yamlsafe import load_yaml
@@ -62,12 +63,12 @@ def build_suite_dict(catalogue: Catalogue, department: str, rules: dict[str, lis
     for var in catalogue.department_variables(department):
         header = headers[var.id]
         low, high = var.range
-        exps += [
-            _exp("expect_column_to_exist", {"column": var.id}, f"必须有“{header}”列", f"列“{header}”"),
-            _exp("expect_column_values_to_not_be_null", {"column": var.id}, "必须填写数值", "数值"),
-            _exp("expect_column_values_to_be_between", {"column": var.id, "min_value": low, "max_value": high},
-                 f"数值超出合理范围（{low:g} 至 {high:g} {var.unit}）", f"{low:g} ～ {high:g} {var.unit}"),
-        ]
+        exps.append(_exp("expect_column_to_exist", {"column": var.id}, f"必须有“{header}”列", f"列“{header}”"))
+        if not var.optional:  # an optional cell may be blank (e.g. a quantity reported instead of computed)
+            exps.append(_exp("expect_column_values_to_not_be_null", {"column": var.id}, var.blank_zh or "必须填写数值",
+                             "数值"))
+        exps.append(_exp("expect_column_values_to_be_between", {"column": var.id, "min_value": low, "max_value": high},
+                         f"数值超出合理范围（{low:g} 至 {high:g} {var.unit}）", f"{low:g} ～ {high:g} {var.unit}"))
         if var.max_change is not None:
             exps.append(_exp(
                 "expect_column_values_to_be_between",
@@ -75,6 +76,8 @@ def build_suite_dict(catalogue: Catalogue, department: str, rules: dict[str, lis
                 f"较上年已采用数据变化超过 {var.max_change:g}%，请核实", f"较上年变化不超过 ±{var.max_change:g}%",
                 severity="warning",
             ))
+    for extra in gep.suite_expectations(catalogue, department):  # GEP accounts: areas, the price year
+        exps.append(_exp(extra["type"], extra["kwargs"], extra["rule_zh"], extra["expected_zh"], extra["severity"]))
     for rule in (rules if rules is not None else load_rules()).get(department, []):
         exps.append({"type": rule["type"], "kwargs": dict(rule["kwargs"]), "meta": dict(rule.get("meta", {})),
                      "severity": rule.get("severity", "critical")})
