@@ -116,16 +116,17 @@ def _info(catalogue, intakes, year, version, run_date, sample, incomplete):
                              incomplete=incomplete)
 
 
-def _plan(result, catalogue, info, analysis, intakes, code):
-    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code)
+def _plan(result, catalogue, info, analysis, intakes, code, gep):
+    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code, gep=gep)
 
 
 EVALUATE: tuple[Step, ...] = (
-    Step("values", pipeline.assemble_values, ("intakes", "catalogue"), "values"),
+    Step("values", pipeline.assemble_values, ("intakes", "catalogue", "year", "history"), "values"),
+    Step("gep", pipeline.gep_account, ("values", "catalogue", "year", "history"), "gep"),
     Step("score", pipeline.score, ("values", "catalogue"), "result"),
     Step("analyse", pipeline.analyse, ("result", "catalogue", "year", "history"), "analysis"),
     Step("info", _info, ("catalogue", "intakes", "year", "version", "run_date", "sample", "incomplete"), "info"),
-    Step("plan", _plan, ("result", "catalogue", "info", "analysis", "intakes", "code"), "plan"),
+    Step("plan", _plan, ("result", "catalogue", "info", "analysis", "intakes", "code", "gep"), "plan"),
 )
 
 
@@ -155,12 +156,13 @@ class Evaluation:
     info: object  # RunInfo
     plan: list[pipeline.PlannedReport] = field(default_factory=list)
     catalogue: Catalogue | None = None
+    gep: object = None  # the GEP account (evaluation.gep.Account), when the catalogue has GEP accounting
 
     @classmethod
     def of(cls, made: dict) -> "Evaluation":
         """From what `run_steps` gave and made running EVALUATE."""
         return cls(made["intakes"], made["values"], made["result"], made["analysis"], made["info"], made["plan"],
-                   made.get("catalogue"))
+                   made.get("catalogue"), made.get("gep"))
 
     def workbook(self) -> tuple[str, bytes]:
         """The analysts' workbook of this evaluation: (file name, bytes)."""
@@ -168,7 +170,7 @@ class Evaluation:
 
         facts = pipeline.report_facts(self.intakes, self.catalogue)
         return (workbook.file_name(self.catalogue.city.name, self.info.year),
-                workbook.build(self.result, self.catalogue, self.info, self.analysis, facts))
+                workbook.build(self.result, self.catalogue, self.info, self.analysis, facts, gep=self.gep))
 
     def methodology(self, version: int | None = None, run_date: str | None = None) -> pipeline.PlannedReport:
         """The methodology report (技术报告) of this evaluation as a report to render (for analysts and

@@ -297,9 +297,9 @@ def reuse_rendered(reports: list[pipeline.PlannedReport], folder: Path,
 
 
 @_task
-def plan(result, catalogue: Catalogue, info, analysis, intakes, code: str) -> list[pipeline.PlannedReport]:
+def plan(result, catalogue: Catalogue, info, analysis, intakes, code: str, gep=None) -> list[pipeline.PlannedReport]:
     """Every report's context, facts and content key."""
-    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code)
+    return pipeline.report_plan(result, catalogue, info, analysis, intakes, code=code, gep=gep)
 
 
 @_task

@@ -29,13 +29,13 @@ from evaluation.pipeline.manifest import build_manifest, input_fingerprint, mani
 from evaluation.pipeline.revision import REASON_CAP, Revisions, revisions
 from evaluation.reporting.planned import render_one
 from evaluation.pipeline.plan import (
-    PlannedReport, analyse, assemble_values, complete_previous, ranking_csv, report_facts,
+    PlannedReport, analyse, assemble_values, complete_previous, gep_account, ranking_csv, report_facts,
     report_plan, reuse_rendered, run_info, score, split_plan, with_edition,
 )
 
 __all__ = [
     "CONTENT_FACT_COLUMNS", "EDITION_KEYS", "NAME_CAP", "REASON_CAP", "SAMPLE_MARKER", "STATUS_LABEL", "Intake",
-    "PlannedReport", "accepted_values", "analyse", "assemble_values", "backfill_needed", "build_manifest",
+    "PlannedReport", "accepted_values", "analyse", "assemble_values", "gep_account", "backfill_needed", "build_manifest",
     "check_key", "check_one", "complete_previous", "completeness", "content_key", "current_for", "facts_digests",
     "frame_digest", "hash_key", "ingest_one", "input_fingerprint", "is_sample", "manifest_inputs", "parse_one", "receive_from_ledger",
     "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "reuse_rendered", "Revisions", "revisions",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation import gep
 from evaluation.catalogue import Catalogue
 from evaluation.ingest import discover, Expected
 from evaluation.ledger import Ledger, Recorded
@@ -93,11 +94,20 @@ def backfill_needed(ledger: Ledger, catalogue: Catalogue, year: int, data_dir: P
     return [e for e in discover(data_dir or ".", year, catalogue) if e.present and e.department not in known]
 
 
-def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame:
-    """A year's current accepted values from the ledger (county x variable; NaN where unknown)."""
+def reported_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame:
+    """A year's current accepted values from the ledger as reported (county x variable; NaN where unknown)."""
     codes = sorted(c.code for c in catalogue.counties)
     facts = ledger.facts(year)
     if facts.empty:
         return pd.DataFrame(index=codes, columns=list(catalogue.variables), dtype="float64")
     wide = facts.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
     return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+
+
+def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame:
+    """A year's current accepted values from the ledger (county x variable; NaN where unknown), with the computed
+    variables accounted from them (GEP growth from the year before's, when the ledger holds it)."""
+    values = reported_values(ledger, catalogue, year)
+    if catalogue.gep is None:
+        return values
+    return gep.derive(values, catalogue, reported_values(ledger, catalogue, year - 1))

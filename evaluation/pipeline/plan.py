@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation import __version__
+from evaluation import __version__, gep
 from evaluation.catalogue import Catalogue
 from evaluation.index.explain import dimension_progress
 from evaluation.index.audit import index_audit
@@ -24,16 +24,28 @@ from evaluation.reporting.planned import PlannedReport
 from evaluation.reporting.rendercache import RenderCache
 
 
-def assemble_values(intakes: list[Intake], catalogue: Catalogue) -> pd.DataFrame:
-    """County x variable table from the accepted submissions only."""
+def assemble_values(intakes: list[Intake], catalogue: Catalogue, year: int | None = None,
+                    history: dict[int, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """County x variable table from the accepted submissions only, with the computed variables (GEP, its growth
+    at constant prices, the conversion rate) accounted from them; `history[year - 1]` (last year's values)
+    gives the growth."""
     facts = [i.submission.facts(catalogue) for i in intakes if i.accepted and i.submission is not None]
     facts = [f for f in facts if not f.empty]
     codes = sorted(c.code for c in catalogue.counties)
     if not facts:
-        return pd.DataFrame(index=pd.Index(codes, name="county_code"), columns=list(catalogue.variables), dtype="float64")
-    long = pd.concat(facts, ignore_index=True)
-    wide = long.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
-    return wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+        wide = pd.DataFrame(index=pd.Index(codes, name="county_code"), columns=list(catalogue.variables), dtype="float64")
+    else:
+        long = pd.concat(facts, ignore_index=True)
+        wide = long.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
+        wide = wide.reindex(index=codes, columns=list(catalogue.variables)).astype("float64")
+    previous = (history or {}).get(year - 1) if year is not None else None
+    return gep.derive(wide, catalogue, previous)
+
+
+def gep_account(values: pd.DataFrame, catalogue: Catalogue, year: int,
+                history: dict[int, pd.DataFrame] | None = None) -> gep.Account | None:
+    """The year's GEP account of every county (items, classes, the change on last year), for the reports."""
+    return gep.account(values, catalogue, (history or {}).get(year - 1))
 
 
 def score(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
@@ -41,8 +53,13 @@ def score(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
 
 
 def complete_previous(previous: pd.DataFrame | None, catalogue: Catalogue) -> pd.DataFrame | None:
-    """Last year's values when every bureau's are there (otherwise progress would compare unlike things)."""
-    if previous is None or previous.empty or previous.isna().all().any():
+    """Last year's values when every bureau's are there (otherwise progress would compare unlike things):
+    every required reported variable has a value somewhere (computed and optional ones may be blank)."""
+    if previous is None or previous.empty:
+        return None
+    required = [v.id for v in catalogue.variables.values() if not v.computed and not v.optional and v.id in previous]
+    if len(required) < sum(1 for v in catalogue.variables.values() if not v.computed and not v.optional) \
+            or previous[required].isna().all().any():
         return None
     return previous
 
@@ -67,7 +84,9 @@ def analyse(result: ScoreResult, catalogue: Catalogue, year: int,
     trend = pd.concat(
         {y: r.dimension_scores.assign(overall=r.overall) for y, r in series.items()}, names=["year", "county_code"]
     )
-    indicator_trend = pd.concat({y: r.normalised for y, r in series.items()}, names=["year", "county_code"])
+    # a value that was missing (scored at the floor) is no point of a trend: e.g. GEP growth in the first year accounted
+    indicator_trend = pd.concat({y: r.normalised.mask(r.imputed.astype(bool)) for y, r in series.items()},
+                                names=["year", "county_code"])
     return Analysis(uncertainty=uncertainty, readiness=readiness, city_readiness=city_view(readiness, catalogue, year),
                     progress=dimension_progress(result, before),
                     previous_raw=before.raw if before is not None else None, trend=trend,
@@ -89,7 +108,7 @@ def report_facts(intakes: list[Intake], catalogue: Catalogue, county: str | None
 
 def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
                 analysis: Analysis | None = None, intakes: list[Intake] | None = None,
-                code: str = "") -> list[PlannedReport]:
+                code: str = "", gep: "gep.Account | None" = None) -> list[PlannedReport]:
     """One scorecard per county plus the city summary; file names come from validated config only.
 
     Contexts carry `info`'s edition (version, date, 修订说明); `content_key` does not depend on it.
@@ -99,12 +118,12 @@ def report_plan(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
     plan = []
     trends = trend_table(analysis, result, info.year)
     entries = [(county.code, county.name, f"{county.code}_{county.name}_{info.year}年度两山转化绩效评价.pdf",
-                county_context(result, catalogue, county.code, info, analysis, trends), county.code,
+                county_context(result, catalogue, county.code, info, analysis, trends, gep), county.code,
                 f"{county.name}{info.year}年度评价所用数据（含来源文件、工作表和行号）")
                for county in sorted(catalogue.counties, key=lambda c: c.code)]
     city = catalogue.city
     entries.append((city.code, city.name, f"{city.code}_{city.name}_{info.year}年度两山转化绩效评价汇总.pdf",
-                    summary_context(result, catalogue, info, analysis), None,
+                    summary_context(result, catalogue, info, analysis, gep), None,
                     f"{city.name}{info.year}年度评价所用全部数据（含来源文件、工作表和行号）"))
     every = report_facts(intakes or [], catalogue)  # once: per report it would cost O(counties²)
     safe = safe_frame(every)  # formula-safe CSV cells, row for row
@@ -176,7 +195,8 @@ def reuse_rendered(reports: list[PlannedReport], folder: Path,
 
 def run_info(catalogue: Catalogue, intakes: list[Intake], *, year: int, version: int, run_date: str,
              sample: bool, incomplete: bool, revisions: dict[str, tuple[str, ...]] | None = None) -> RunInfo:
-    sources = {v.id: catalogue.departments[v.department].label for v in catalogue.variables.values()}
+    sources = {v.id: "GEP核算" if v.computed else catalogue.departments[v.department].label
+               for v in catalogue.variables.values()}
     notes, county_notes = warning_notes(intakes)
     missing = [f"{i.department_name}：{STATUS_LABEL[i.status]}，相关指标按缺失处理。" for i in intakes if not i.accepted]
     return RunInfo(year=year, version=version, run_date=run_date, sample=sample, incomplete=incomplete,

@@ -63,7 +63,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     new_zone_mean = result.overall.groupby(result.zones).mean()
     out: dict[str, tuple[str, ...]] = {}
     corrected: dict[str, tuple[str, ...]] = {}
-    feeds = {v: tuple(i.id for i in catalogue.indicators if v in i.inputs) for v in catalogue.variables}
+    feeds = {v: catalogue.feeds(v) for v in catalogue.variables}  # through the GEP accounting too
     moved = []  # (name, old score, new score, old rank, new rank) of every county whose score or rank changed
     for county in catalogue.counties:
         old = old_scores.get(county.code)

@@ -235,9 +235,11 @@ def _common(catalogue: Catalogue, info: RunInfo, title: str, kind: str) -> dict:
 
 
 def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: RunInfo,
-                   analysis: Analysis | None = None, trends: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
-    """A scorecard's context; `trends`: trend_table(analysis, result, year), given when planning many."""
-    from evaluation.reporting import story
+                   analysis: Analysis | None = None, trends: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                   gep=None) -> dict:
+    """A scorecard's context; `trends`: trend_table(analysis, result, year), given when planning many;
+    `gep`: the year's GEP account (evaluation.gep.Account), printed as the county's GEP account."""
+    from evaluation.reporting import gepview, story
 
     analysis = analysis or Analysis()
     county = catalogue.county(code)
@@ -310,6 +312,9 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     if not county.verified:
         notes.insert(0, f"本县区主体功能区类型（{zone.name}）尚未经主管部门确认，按配置中的暂定类型评价。")
     notes.extend(info.county_notes.get(code, ()))
+    gep_section = gepview.county(gep, catalogue, code)
+    if gep_section and gep_section["cross_check"]:
+        notes.append(gep_section["cross_check"])
     overall_change = progress["overall"] if progress is not None else None
     change_text, change_class = change_words(overall_change)
     gains = story.points_available(result, catalogue, code)
@@ -378,6 +383,7 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         ],
         "not_applicable": not_applicable,
         "notes": notes,
+        "gep": gep_section,
     }
 
 
@@ -409,8 +415,8 @@ def _listed(names: list[str], cap: int = 30) -> list[str]:
 
 
 def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
-                    analysis: Analysis | None = None) -> dict:
-    from evaluation.reporting import maps
+                    analysis: Analysis | None = None, gep=None) -> dict:
+    from evaluation.reporting import gepview, maps
 
     analysis = analysis or Analysis()
     dims = catalogue.dimensions
@@ -461,6 +467,13 @@ def summary_context(result: ScoreResult, catalogue: Catalogue, info: RunInfo,
         shown = "、".join(unverified[:SUMMARY_LISTED])
         more = f"等 {len(unverified)} 个县区" if len(unverified) > SUMMARY_LISTED else ""
         notes.insert(0, f"以下县区的主体功能区类型尚未经主管部门确认：{shown}{more}。")
+    city_gep = gepview.city_totals(gep, catalogue)
+    if city_gep is not None:
+        notes.append(f"GEP核算：全市生态系统生产总值 {city_gep['total']} 亿元（"
+                     + "、".join(f"{g['name']} {g['share']}" for g in city_gep["groups"])
+                     + f"），生态产品价值实现量 {city_gep['realised']} 亿元，价值实现率 {city_gep['conversion']}。")
+        if city_gep["flagged"]:
+            notes.append("以下县区发改委填报的GEP与核算结果相差超过核对容差，评价采用核算结果：" + "、".join(_listed(city_gep["flagged"])) + "。")
     grades_desc = sorted(catalogue.grades, key=lambda g: -g.min)
     city_change = (progress["overall"].mean() if progress is not None and progress["overall"].notna().any() else None)
     ready_n = len((analysis.city_readiness or {}).get("ready", []))

@@ -74,10 +74,37 @@ def context(result, catalogue, info, analysis) -> dict:
            "framework": framework, "weights": weights, "defaults": defaults, "signals": signals,
            "readiness_source": catalogue.readiness.source or "未注明来源",
            "named": "、".join(f"{names.get(n.code, n.code)}（{n.year}年{n.level}）" for n in catalogue.readiness.named)}
+    out["gep_method"] = _gep_method(catalogue)
     out.update(_audit(analysis, ind, dims))
     out.update(_uncertainty(result, analysis, names))
     out.update(_paths(result, analysis, names, ind))
     return out
+
+
+FORMULA_ZH = {"water_balance": "水量平衡法：Σ 面积×（降水量－径流深－蒸散发量）", "rusle": "RUSLE：Σ 面积×R×K×LS×（1－C×P）",
+              "nep_carbon": "Σ 面积×NEP×44/12"}
+
+
+def _gep_method(catalogue) -> dict | None:
+    """The GEP accounting's items, parameters and sources (config/gep.yaml), as the report prints them."""
+    config = catalogue.gep
+    if config is None:
+        return None
+    variables = catalogue.variables
+    items = [{"class": item.class_name, "name": item.name, "unit": item.unit,
+              "quantity": (variables[item.var].name if item.var else FORMULA_ZH[item.formula]
+                           + (f"（或直接报送：{variables[item.reported].name}）" if item.reported else "")),
+              "department": (catalogue.departments[variables[item.var].department].label if item.var else "按公式计算"),
+              "price": f"{variables[item.price].name}（{item.price_unit}）", "method": item.method_name,
+              "source": _source(item.source)} for item in config.items]
+    ecosystems = [{"name": e.name, "c": "—" if e.c_factor is None else f"{e.c_factor:g}", "p": f"{e.p_factor:g}",
+                   "source": _source(e.source)} for e in config.ecosystems.values()]
+    realised = [{"name": r.name or variables[r.var].name, "source": _source(r.source)} for r in config.realised]
+    check = config.cross_check
+    return {"items": items, "ecosystems": ecosystems, "realised": realised, "source": _source(config.source),
+            "formulas_source": _source(config.formulas.source), "realised_source": _source(config.realised_source),
+            "tolerance": f"{check.tolerance:.0%}" if check else None,
+            "check_source": _source(check.source) if check else None, "verified": config.verified}
 
 
 def _audit(analysis, ind, dims) -> dict:

@@ -4,7 +4,9 @@ Sheets (Chinese headers, frozen header rows, number formats): 排名 (ranking, d
 intervals, change on last year), 指标明细 (each county's indicator values, normalised scores, weights
 and points), 创建信号 (base readiness signals), 升级路径 (each county's shortest path to the next grade and to
 every signal), 统计审计 (Cronbach's alpha, the first component's share, flags and each indicator's spread per
-dimension), 敏感性分析 (Sobol indices of the rank correlation and of each county's rank), 数据来源 (each input
+dimension), 敏感性分析 (Sobol indices of the rank correlation and of each county's rank), GEP汇总 and GEP核算账户
+(each county's GEP account: items, classes, constant-price growth, conversion rate, the figures and rows each item
+was computed from), 数据来源 (each input
 figure's bureau, file, sheet, row and the sha256 of the submission it came from) and 说明. Every text cell is formula-safe (a leading = + - @ is
 neutralised), and the bytes depend only on the figures: the zip entries and the document
 properties carry the run date, so two runs give the same file.
@@ -122,8 +124,75 @@ def _analysis_sheets(wb, result, catalogue, analysis, names: dict[str, str]) -> 
     _sheet(wb, "敏感性分析", header, rows, {5: "0.000", 6: "0.000", 7: "0.000", 8: "0.000"}, {1: 26, 4: 24})
 
 
-def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: pd.DataFrame | None = None) -> bytes:
-    """The workbook's bytes.
+def _gep_sheets(wb, account, catalogue, facts: pd.DataFrame | None, names: dict[str, str]) -> None:
+    """GEP汇总 (per county: GEP, classes, per capita, growth at constant prices, conversion rate, the cross-check)
+    and GEP核算账户 (per county and item: quantity, price, value, the change split into quantity and price
+    effects, and every reported figure it was computed from, with the bureau, file and row)."""
+    if account is None:
+        return
+    from evaluation.gep.config import CLASSES
+
+    where: dict[tuple[str, str], str] = {}
+    dept = {k: d.label for k, d in catalogue.departments.items()}
+    if facts is not None and not facts.empty:
+        for f in facts.itertuples(index=False):
+            var = catalogue.variables.get(f.variable_id)
+            shown = "—" if pd.isna(f.value) else f"{f.value:g}"
+            where[(f.county_code, f.variable_id)] = (
+                f"{var.name if var else f.variable_id} {shown}（{dept.get(f.department, f.department)}"
+                f"《{getattr(f, 'original_name', '') or ''}》第{int(f.row)}行）")
+    classes = [c for c in CLASSES if c in account.classes.columns]
+    check = account.config.cross_check
+    header = (["县区代码", "县区", "GEP（亿元）"] + [f"{CLASSES[c]}（亿元）" for c in classes]
+              + ["人均GEP（万元/人）", "GEP/GDP（倍）", "上年GEP（亿元）", "实物量变化（亿元）", "价格变化（亿元）",
+                 "GEP增速（不变价，%）", "价值实现量（亿元）", "生态产品价值实现率（%）", "发改委填报GEP（亿元）",
+                 "填报与核算之差（%）", "超出核对容差", "价格基准年"])
+    q_eff, p_eff = account.quantity_effect, account.price_effect
+    prev = account.previous_total
+    rows = []
+    for code in account.total.index:
+        rows.append([code, names.get(code, code), account.total[code]]
+                    + [account.classes.at[code, c] for c in classes]
+                    + [account.per_capita[code] if account.per_capita is not None else None,
+                       account.gdp_ratio[code] if account.gdp_ratio is not None else None,
+                       prev[code] if prev is not None else None,
+                       q_eff.loc[code].sum(skipna=False) if q_eff is not None else None,
+                       p_eff.loc[code].sum(skipna=False) if p_eff is not None else None,
+                       account.growth[code], account.realised[code], account.conversion[code],
+                       account.reported[code] if account.reported is not None else None,
+                       account.difference[code] * 100 if account.difference is not None else None,
+                       ("是" if bool(account.flagged()[code]) else "否") if check is not None else None,
+                       account.base_year[code] if account.base_year is not None else None])
+    n = len(classes)
+    _sheet(wb, "GEP汇总", header, rows,
+           {3: "#,##0.00", **{4 + i: "#,##0.00" for i in range(n)}, 4 + n: "0.00", 5 + n: "0.00", 6 + n: "#,##0.00",
+            7 + n: "+#,##0.00;-#,##0.00", 8 + n: "+#,##0.00;-#,##0.00", 9 + n: "+0.00;-0.00", 10 + n: "#,##0.00",
+            11 + n: "0.00", 12 + n: "#,##0.00", 13 + n: "+0.0;-0.0", 15 + n: "0"}, {2: 10})
+    header = ["县区代码", "县区", "类别", "核算项目", "核算方法", "实物量", "单位", "实物量口径", "价格", "价格单位",
+              "价值（亿元）", "占GEP比重", "上年价值（亿元）", "实物量变化（亿元）", "价格变化（亿元）",
+              "所用报送数据及来源", "依据"]
+    rows = []
+    for code in account.total.index:
+        total = account.total[code]
+        for item in account.items:
+            value = account.value.at[code, item.id]
+            used = "；".join(where.get((code, v), f"{catalogue.variables[v].name}（未报送）")
+                            for v in account.config.item_inputs(item) if v in catalogue.variables)
+            rows.append([code, names.get(code, code), item.class_name, item.name, item.method_name,
+                         account.quantity.at[code, item.id], item.unit, account.basis.at[code, item.id],
+                         account.price.at[code, item.id], item.price_unit, value,
+                         value / total if pd.notna(total) and total else None,
+                         account.previous_value.at[code, item.id] if account.previous_value is not None else None,
+                         q_eff.at[code, item.id] if q_eff is not None else None,
+                         p_eff.at[code, item.id] if p_eff is not None else None, used, item.source])
+    _sheet(wb, "GEP核算账户", header, rows,
+           {6: "#,##0.00", 9: "#,##0.####", 11: "#,##0.00", 12: "0.0%", 13: "#,##0.00", 14: "+#,##0.00;-#,##0.00",
+            15: "+#,##0.00;-#,##0.00"}, {2: 10, 4: 16, 16: 120, 17: 50})
+
+
+def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: pd.DataFrame | None = None,
+          gep=None) -> bytes:
+    """The workbook's bytes (`gep`: the year's GEP account, for the GEP sheets).
 
     result: ScoreResult; info: RunInfo (year, run date, sample); analysis: Analysis (uncertainty,
     readiness); facts: the accepted input facts with provenance (county_code, variable_id, value, unit,
@@ -180,6 +249,7 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
                          {True: "达标", False: "未达标", None: "缺数据"}[c.met]])
     _sheet(wb, "创建信号", header, rows, {4: "#,##0.00", 6: "#,##0.00"}, {3: 30, 5: 20})
     _analysis_sheets(wb, result, catalogue, analysis, names)
+    _gep_sheets(wb, gep, catalogue, facts, names)
 
     variables = catalogue.variables
     dept = {k: d.name for k, d in catalogue.departments.items()}

@@ -20,19 +20,35 @@ def version_facts(ledger: Ledger, manifest: dict, county: str | None = None) -> 
 
 
 def figure(ledger: Ledger, catalogue: Catalogue, manifest: dict, county: str, indicator: str) -> list[dict]:
-    """The reported variables behind one indicator of one county, each with its provenance."""
+    """The reported variables behind one indicator of one county, each with its provenance. A computed variable
+    (GEP, its growth, the conversion rate) is an entry saying so, followed by every reported figure it was
+    accounted from (the physical accounts and the prices), each with its own provenance (`part_of`)."""
     ind = next((i for i in catalogue.indicators if i.id == indicator), None)
     if ind is None:
         return []
     facts = version_facts(ledger, manifest, county)
     subs = {}
     out = []
+    wanted: list[tuple[str, str | None]] = []
     for var in ind.inputs:
         variable = catalogue.variables.get(var)
+        if variable is not None and variable.computed and catalogue.gep is not None:
+            wanted.append((var, None))
+            wanted += [(v, var) for v in catalogue.gep.output_inputs(var)]
+        else:
+            wanted.append((var, None))
+    for var, part_of in wanted:
+        variable = catalogue.variables.get(var)
+        if variable is not None and variable.computed:
+            out.append({"variable": var, "variable_name": variable.name, "missing": False, "computed": True,
+                        "value": _computed(facts, catalogue, county, var), "unit": variable.unit,
+                        "inputs": len(catalogue.gep.output_inputs(var)), "part_of": None})
+            continue
         found = facts[facts["variable_id"] == var]
         if found.empty:
             out.append({"variable": var, "variable_name": variable.name if variable else var, "missing": True,
-                        "department": catalogue.departments[variable.department].name if variable else ""})
+                        "department": catalogue.departments[variable.department].name if variable else "",
+                        "part_of": part_of})
             continue
         row = found.iloc[-1]
         sid = row["submission_id"]
@@ -48,6 +64,18 @@ def figure(ledger: Ledger, catalogue: Catalogue, manifest: dict, county: str, in
             "row": int(row["row"]), "sha256": row["sha256"], "received_at": row["received_at"],
             "submitted_by": sub.get("submitted_by") or "", "via": KIND_ZH.get(sub.get("kind", ""), sub.get("kind", "")),
             "reason": sub.get("reason") or "",
-            "superseded_by": later,
+            "superseded_by": later, "part_of": part_of,
         })
     return out
+
+
+def _computed(facts: pd.DataFrame, catalogue: Catalogue, county: str, var: str) -> float | None:
+    """A computed variable's value for the county, accounted from the version's facts (growth needs last year's
+    accounts: None here, the scorecard and workbook carry it)."""
+    from evaluation import gep
+
+    if facts.empty or var == catalogue.gep.outputs.growth:
+        return None
+    values = facts.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
+    value = gep.derive(values.astype("float64"), catalogue).get(var)
+    return None if value is None or pd.isna(value.get(county)) else round(float(value[county]), 4)
