@@ -34,21 +34,27 @@ TABLES = {
         ["population", "gdp", "urban_income", "rural_income", "eco_industry_share"]),
     "生态环境局_{year}年生态环境质量.csv": (
         "县区", ["生态质量指数EQI", "空气质量优良天数比例（%）", "地表水达到或好于Ⅲ类水体比例（%）",
-               "农村生活污水治理率（%）", "公众生态环境满意度（%）"],
-        ["eqi", "good_air_days", "surface_water_good", "rural_sewage_treated", "public_satisfaction"]),
+               "农村生活污水治理率（%）", "公众生态环境满意度（%）"] + [h for h, _ in sample.ECO_GEP],
+        ["eqi", "good_air_days", "surface_water_good", "rural_sewage_treated", "public_satisfaction"]
+        + [v for _, v in sample.ECO_GEP]),
     "林草局_{year}年林草资源.csv": (
-        "单位", ["森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"], ["forest_cover", "protected_area_share"]),
+        "单位", ["森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"] + [h for h, _ in sample.FORESTRY_GEP],
+        ["forest_cover", "protected_area_share"] + [v for _, v in sample.FORESTRY_GEP]),
     "水务局_{year}年水资源公报摘要.csv": (
-        "县区名称", ["水土保持率（%）", "用水总量（万立方米）"], ["soil_conservation_rate", "water_use"]),
+        "县区名称", ["水土保持率（%）", "用水总量（万立方米）"] + [h for h, _ in sample.WATER_GEP],
+        ["soil_conservation_rate", "water_use"] + [v for _, v in sample.WATER_GEP]),
     "农业农村局_{year}年特色农业.csv": (
-        "县区", ["特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"],
-        ["specialty_agri_output", "green_certified_products", "grain_output"]),
+        "县区", ["特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"]
+        + [h for h, _ in sample.AGRI_GEP],
+        ["specialty_agri_output", "green_certified_products", "grain_output"] + [v for _, v in sample.AGRI_GEP]),
     "文旅局_{year}年旅游统计.csv": (
-        "县区", ["旅游综合收入（亿元）", "接待游客人次（万人次）"], ["tourism_revenue", "tourist_visits"]),
+        "县区", ["旅游综合收入（亿元）", "接待游客人次（万人次）", "景观增值受益房产面积（万平方米）"],
+        ["tourism_revenue", "tourist_visits", "landscape_area"]),
     "发改委_{year}年生态产品价值实现.csv": (
-        "行政区划代码", ["GEP（亿元）", "GEP增速（%）", "生态产品交易额（万元）", "EOD项目数（个）",
-                   "能源消费总量（万吨标准煤）", "非化石能源占比（%）"],
-        ["gep", "gep_growth", "eco_trade_value", "eod_projects", "energy_use", "non_fossil_share"]),
+        "行政区划代码", ["GEP（亿元）", "生态产品交易额（万元）", "EOD项目数（个）",
+                   "能源消费总量（万吨标准煤）", "非化石能源占比（%）"] + [h for h, _ in sample.NDRC_GEP],
+        ["gep_reported", "eco_trade_value", "eod_projects", "energy_use", "non_fossil_share"]
+        + [v for _, v in sample.NDRC_GEP]),
     "财政局_{year}年生态补偿与绿色金融.csv": (
         "县区", ["生态补偿资金（万元）", "绿色贷款余额（亿元）", "各项贷款余额（亿元）"],
         ["eco_compensation", "green_loans", "total_loans"]),
@@ -78,11 +84,17 @@ def counties(n: int, seed: int) -> list[tuple[str, str, str, float, float, str, 
     return out
 
 
+def land_area(code: str) -> float:
+    """A synthetic county's 国土面积 (平方公里): log-normal about 2,000, seeded by its code."""
+    return round(min(max(random.Random(int(code)).lognormvariate(7.6, 0.7), 150.0), 60000.0), 1)
+
+
 def write_config(dest: Path, units: list[tuple]) -> Path:
     """The repo's config with the county list and 'city' replaced by the synthetic set."""
     shutil.copytree(REPO / "config", dest, dirs_exist_ok=True)
     zones = yaml.safe_load((dest / "zones.yaml").read_text(encoding="utf-8"))
-    zones["counties"] = [{"code": code, "name": name, "short": short, "zone": zone, "verified": False}
+    zones["counties"] = [{"code": code, "name": name, "short": short, "zone": zone, "verified": False,
+                          "land_area": land_area(code)}
                          for code, name, short, _pop, _gdp, _kind, zone in units]
     zones["city"] = {**zones.get("city", {}), "code": CITY_CODE, "name": "全国合成样本"}
     (dest / "zones.yaml").write_text(yaml.safe_dump(zones, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -119,6 +131,9 @@ def write_data(dest: Path, units: list[tuple], seed: int) -> Path:
                 current["eod_projects"] = max(0, current["eod_projects"] + rng.choice([0, 0, 1]))
                 current["green_certified_products"] += rng.choice([0, 1, 2, 3])
             values[year][code] = dict(current)
+    # GEP accounts (physical quantities, prices, the typed GEP) from the sample's generator
+    sample.gep_accounts(random.Random(seed + 2), values, [(code, kind, 0.0) for code, _n, _s, _p, _g, kind, _z in units],
+                        {code: land_area(code) for code, *_ in units})
     names = {code: name for code, name, *_ in units}
     for year in sample.YEARS:
         ydir = dest / str(year)
@@ -130,7 +145,7 @@ def write_data(dest: Path, units: list[tuple], seed: int) -> Path:
                 for code in names:
                     label = code if county_header in ("区县代码", "行政区划代码") else names[code]
                     row = values[year][code]
-                    writer.writerow([label] + [sample.fmt(v, row[v]) for v in variables])
+                    writer.writerow([label] + [sample.fmt(v, row[v]) if v in row else "" for v in variables])
     (dest / "SAMPLE.yaml").write_text("illustrative: true\nlabel: 示例数据\nsynthetic: national benchmark\n",
                                       encoding="utf-8")
     return dest

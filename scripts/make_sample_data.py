@@ -9,6 +9,20 @@ The figures are invented from a fixed seed and anchored on published ones where 
 - city-wide: 森林覆盖率 about 45 %, 空气质量优良天数比例 97-98 % (2023), every monitored surface-water section
   good (2023: every county 100 %), 生态产业增加值占GDP about 23 % (2022).
 
+GEP physical accounts and prices (config/gep.yaml) are drawn from a second seeded stream, so the figures above
+do not move with them. Their magnitudes are shaped by published accounts:
+
+- GEP against GDP: 重庆武隆 2021 GEP 2,393亿元 = 9.13 × GDP (58.82万元 per person), 浙江宁海 2018 2.09 × GDP
+  with regulating services 53 % of GEP: the sample's 2021 GEP is 4-7.5 × GDP for key ecological-function
+  counties, 3-4.5 × for agricultural ones and 1.8-2.6 × for urbanised ones, 气候调节 (a reported quantity)
+  being the item that closes the gap;
+- ecosystem areas: 森林面积 = 国土面积 (zones.yaml) × the sample's 森林覆盖率, so the two bureaus agree;
+- prices: 碳汇价格 near the national carbon market's yearly averages (about 43, 55 and 68 元/吨, 2021-2023);
+  花椒 and pork prices falling in 2022-2023 (林产品、畜产品综合价格); the others held near plausible levels.
+  Every price is illustrative, not a 价格认定 result.
+- 两当县 reports its 水源涵养量 directly (the account says so); 礼县's typed GEP differs from the computed one by
+  about 9 % in 2023, so its scorecard shows the cross-check warning.
+
 Everything else is invented; nothing here is an official statistic. The output is byte-for-byte reproducible:
 
     python scripts/make_sample_data.py [--out data/sample]
@@ -54,6 +68,53 @@ CENSUS_TOTAL = 240.7272  # 万人, 陇南市 2020 census
 GDP_ANCHORS = {("621221", 2019): 64.26, ("621221", 2023): 87.62}
 
 TITLE_SUFFIX = "（示例数据，仅供演示）"
+
+# 国土面积 (平方公里), as config/zones.yaml holds them
+LAND_AREA = {"621202": 4683, "621221": 1676, "621222": 4994, "621223": 3331, "621224": 2958, "621225": 1861,
+             "621226": 4300, "621227": 2722, "621228": 1408}
+# GEP prices, the same for every county (the 发改委's price table): year -> variable -> 元 per unit
+PRICES = {
+    2021: {"price_agri": 2600, "price_forest_products": 22000, "price_livestock": 26000, "price_fishery": 16000,
+           "price_power": 0.28, "price_reservoir": 8.6, "price_soil": 3.2, "price_air": 1500,
+           "price_water_treatment": 2800, "price_carbon": 43, "price_electricity": 0.51, "price_travel": 380,
+           "price_landscape": 300},
+    2022: {"price_agri": 2700, "price_forest_products": 23000, "price_livestock": 24000, "price_fishery": 16500,
+           "price_power": 0.28, "price_reservoir": 8.8, "price_soil": 3.3, "price_air": 1520,
+           "price_water_treatment": 2850, "price_carbon": 55, "price_electricity": 0.51, "price_travel": 360,
+           "price_landscape": 300},
+    2023: {"price_agri": 2750, "price_forest_products": 21500, "price_livestock": 22500, "price_fishery": 16800,
+           "price_power": 0.29, "price_reservoir": 9.0, "price_soil": 3.4, "price_air": 1550,
+           "price_water_treatment": 2900, "price_carbon": 68, "price_electricity": 0.51, "price_travel": 420,
+           "price_landscape": 310},
+}
+GEP_TO_GDP = {"eco": (4.0, 7.5), "agri": (3.0, 4.5), "urban": (1.8, 2.6)}
+DIRECT_WATER_CONSERVATION = {"621228"}  # counties that report 水源涵养量 directly
+TYPED_GEP_OFF = {("621226", 2023): 1.09}  # (county, year) -> typed / computed GEP
+
+
+# the GEP columns of each bureau's table: (header, variable), as config/sources.yaml reads them
+FORESTRY_GEP = [("森林面积（平方公里）", "area_forest"), ("草地面积（平方公里）", "area_grassland"),
+                ("湿地面积（平方公里）", "area_wetland"), ("森林净生态系统生产力（吨碳/公顷）", "nep_forest"),
+                ("草地净生态系统生产力（吨碳/公顷）", "nep_grassland"), ("湿地净生态系统生产力（吨碳/公顷）", "nep_wetland"),
+                ("林产品产量（万吨）", "forest_products")]
+WATER_GEP = [("年降水量（毫米）", "precipitation"), ("森林地表径流深（毫米）", "runoff_forest"),
+             ("草地地表径流深（毫米）", "runoff_grassland"), ("湿地地表径流深（毫米）", "runoff_wetland"),
+             ("森林蒸散发量（毫米）", "et_forest"), ("草地蒸散发量（毫米）", "et_grassland"),
+             ("湿地蒸散发量（毫米）", "et_wetland"), ("水源涵养量（直接报送，万立方米）", "water_conservation_reported"),
+             ("降雨侵蚀力因子R", "rusle_r"), ("土壤可蚀性因子K", "rusle_k"), ("坡长坡度因子LS", "rusle_ls"),
+             ("洪水调蓄量（万立方米）", "flood_storage")]
+ECO_GEP = [("大气污染物净化量（吨）", "air_purified"), ("水体污染物净化量（吨）", "water_purified"),
+           ("植被蒸腾与水面蒸发消耗能量（折电量，亿千瓦时）", "climate_energy")]
+AGRI_GEP = [("农产品产量（万吨）", "agri_products"), ("畜产品产量（万吨）", "livestock_products"),
+            ("水产品产量（万吨）", "fishery_products")]
+NDRC_GEP = [("水电发电量（亿千瓦时）", "hydropower"), ("价格基准年", "price_base_year"),
+            ("农产品综合价格（元/吨）", "price_agri"), ("林产品综合价格（元/吨）", "price_forest_products"),
+            ("畜产品综合价格（元/吨）", "price_livestock"), ("水产品综合价格（元/吨）", "price_fishery"),
+            ("水电上网电价（元/千瓦时）", "price_power"), ("水库单位库容造价（元/立方米）", "price_reservoir"),
+            ("土壤保持单位价值（元/吨）", "price_soil"), ("大气污染物治理成本（元/吨）", "price_air"),
+            ("水污染物治理成本（元/吨）", "price_water_treatment"), ("碳汇价格（元/吨二氧化碳）", "price_carbon"),
+            ("电价（元/千瓦时）", "price_electricity"), ("人均旅行费用（元/人次）", "price_travel"),
+            ("景观单位面积溢价（元/平方米）", "price_landscape")]
 
 
 def _r(rng: random.Random, low: float, high: float) -> float:
@@ -134,7 +195,95 @@ def build_values(rng: random.Random) -> dict[int, dict[str, dict[str, float]]]:
         if year == 2023:
             for code in out[year]:
                 out[year][code]["surface_water_good"] = 100.0
+    # the GEP accounts from their own stream (the figures above stay as they were drawn)
+    gep_accounts(random.Random(SEED + 21), out, [(c[0], c[5], 0.0) for c in COUNTIES], LAND_AREA)
     return out
+
+
+def gep_accounts(rng: random.Random, out: dict[int, dict[str, dict[str, float]]],
+                 units: list[tuple[str, str, float]], land: dict[str, float],
+                 prices: dict[int, dict[str, float]] | None = None) -> None:
+    """Add the GEP physical accounts, prices and the typed GEP to `out` (year -> county -> variable), for
+    `units` = (code, profile, unused); see the module docstring for the anchors. Vectorised where it counts
+    (the national benchmark calls it for 2,844 counties)."""
+    import pandas as pd
+
+    from evaluation import gep
+    from evaluation.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    prices = prices or PRICES
+    years = sorted(out)
+    ratio, climate_step = {}, {}
+    for code, kind, _ in units:
+        first = out[years[0]][code]
+        area = land[code]
+        base = {
+            "grass_share": _r(rng, 0.08, 0.2), "wet_share": _r(rng, 0.003, 0.012),
+            "precipitation": _r(rng, 450, 850),
+            "rf": _r(rng, 0.15, 0.28), "rg": _r(rng, 0.2, 0.33), "rw": _r(rng, 0.3, 0.42),
+            "ef": _r(rng, 0.45, 0.6), "eg": _r(rng, 0.5, 0.62), "ew": _r(rng, 0.5, 0.66),
+            "nep_forest": _r(rng, 1.5, 3.5), "nep_grassland": _r(rng, 0.3, 1.0), "nep_wetland": _r(rng, 0.5, 1.5),
+            "rusle_r": _r(rng, 1200, 2600), "rusle_k": _r(rng, 0.02, 0.04), "rusle_ls": _r(rng, 3, 8),
+            "flood_storage": _r(rng, 500, 4000), "air_per_km2": _r(rng, 5, 12), "water_per_km2": _r(rng, 0.5, 1.5),
+            "agri_products": first["population"] * _r(rng, 0.6, 1.2),
+            "forest_products": _r(rng, 1.0, 4.0) if kind == "eco" else _r(rng, 0.4, 1.5),
+            "livestock_products": first["population"] * _r(rng, 0.04, 0.08),
+            "fishery_products": first["population"] * _r(rng, 0.0005, 0.003),
+            "hydropower": _r(rng, 2.0, 12.0) if kind == "eco" else _r(rng, 0.2, 3.0),
+            "landscape_area": first["population"] * _r(rng, 1.0, 4.0),
+        }
+        ratio[code] = _r(rng, *GEP_TO_GDP[kind])
+        for i, year in enumerate(years):
+            row = out[year][code]
+            if i:
+                for key in ("agri_products", "forest_products", "livestock_products", "fishery_products",
+                            "hydropower", "landscape_area", "flood_storage"):
+                    base[key] *= 1 + rng.uniform(-0.03, 0.07)
+                base["precipitation"] *= 1 + rng.uniform(-0.12, 0.12)
+                base["grass_share"] *= 1 + rng.uniform(-0.01, 0.01)
+                for key in ("nep_forest", "nep_grassland", "nep_wetland"):
+                    base[key] *= 1 + rng.uniform(-0.05, 0.06)
+            p = base["precipitation"]
+            row.update({
+                "area_forest": area * row["forest_cover"] / 100, "area_grassland": area * base["grass_share"],
+                "area_wetland": area * base["wet_share"], "precipitation": p,
+                "runoff_forest": p * base["rf"], "runoff_grassland": p * base["rg"], "runoff_wetland": p * base["rw"],
+                "et_forest": p * base["ef"], "et_grassland": p * base["eg"], "et_wetland": p * base["ew"],
+                "air_purified": area * row["forest_cover"] / 100 * base["air_per_km2"],
+                "water_purified": area * base["water_per_km2"], "climate_energy": 0.0,
+                **{k: base[k] for k in ("nep_forest", "nep_grassland", "nep_wetland", "rusle_r", "rusle_k", "rusle_ls",
+                                        "flood_storage", "agri_products", "forest_products", "livestock_products",
+                                        "fishery_products", "hydropower", "landscape_area")},
+                "price_base_year": year, **prices[year],
+            })
+        climate_step[code] = [1.0] + [1 + rng.uniform(-0.02, 0.05) for _ in years[1:]]
+
+    def frame(year: int) -> pd.DataFrame:
+        return pd.DataFrame({c: {k: fmt(k, v) if isinstance(v, float) else v for k, v in out[year][c].items()}
+                             for c, *_ in units}).T.astype("float64")
+
+    # the first year: climate regulation closes the gap to the anchored GEP/GDP ratio (at least 15 % of GEP)
+    first = years[0]
+    others = gep.account(frame(first), catalogue).total
+    electricity = prices[first]["price_electricity"]
+    climate = {}
+    for code, *_ in units:
+        target = ratio[code] * out[first][code]["gdp"]
+        climate[code] = max(target - float(others[code]), 0.15 * target) / electricity
+    for i, year in enumerate(years):
+        for code, *_ in units:
+            climate[code] *= climate_step[code][i]
+            out[year][code]["climate_energy"] = climate[code]
+    # a county that reports 水源涵养量 directly; the typed GEP (the cross-check): the computed one, off where
+    # TYPED_GEP_OFF says
+    for year in years:
+        direct = gep.formulas.water_balance(frame(year), catalogue.gep)
+        for c in DIRECT_WATER_CONSERVATION & set(out[year]):
+            out[year][c]["water_conservation_reported"] = float(direct[c]) * 1.04
+        total = gep.account(frame(year), catalogue).total
+        for c, *_ in units:
+            out[year][c]["gep_reported"] = float(total[c]) * TYPED_GEP_OFF.get((c, year), 1.0)
 
 
 def _anchor_gdp(out: dict[int, dict[str, dict[str, float]]]) -> None:
@@ -156,8 +305,12 @@ def _anchor_gdp(out: dict[int, dict[str, dict[str, float]]]) -> None:
 
 
 def fmt(var: str, value: float) -> float | int:
-    if var in ("eod_projects", "green_certified_products"):
+    if var in ("eod_projects", "green_certified_products", "price_base_year"):
         return int(value)
+    if var in ("rusle_k",):
+        return round(value, 4)
+    if var.startswith("price_"):
+        return value
     if var in ("urban_income", "rural_income", "water_use", "eco_trade_value", "eco_compensation"):
         return int(round(value))
     if var in ("specialty_agri_output",):  # reported in 万元
@@ -228,7 +381,8 @@ def generate(out: Path) -> list[Path]:
         codes = [c[0] for c in COUNTIES]
 
         def cols(*vars_: str, label: str = "name") -> list[list]:
-            return [[county_label(code, label)] + [fmt(v, data[code][v]) for v in vars_] for code in codes]
+            return [[county_label(code, label)] + [fmt(v, data[code][v]) if v in data[code] else "" for v in vars_]
+                    for code in codes]
 
         # statistics bureau: xlsx, title row, codes plus names
         p = ydir / f"统计局_{year}年主要经济指标.xlsx"
@@ -242,44 +396,46 @@ def generate(out: Path) -> list[Path]:
         # ecology-environment bureau: UTF-8 csv, full names
         p = ydir / f"生态环境局_{year}年生态环境质量.csv"
         write_csv(p, ["县区", "生态质量指数EQI", "空气质量优良天数比例（%）", "地表水达到或好于Ⅲ类水体比例（%）",
-                      "农村生活污水治理率（%）", "公众生态环境满意度（%）"],
-                  cols("eqi", "good_air_days", "surface_water_good", "rural_sewage_treated", "public_satisfaction"),
-                  "utf-8")
+                      "农村生活污水治理率（%）", "公众生态环境满意度（%）"] + [h for h, _ in ECO_GEP],
+                  cols("eqi", "good_air_days", "surface_water_good", "rural_sewage_treated", "public_satisfaction",
+                       *(v for _, v in ECO_GEP)), "utf-8")
         written.append(p)
 
         # forestry: xlsx, two rows above the header, short names
         p = ydir / f"林草局_{year}年林草资源.xlsx"
         write_xlsx(p, "Sheet1", [f"{year}年陇南市林草资源主要指标{TITLE_SUFFIX}", "填报单位：陇南市林业和草原局"],
-                   ["单位", "森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"],
-                   cols("forest_cover", "protected_area_share", label="short"))
+                   ["单位", "森林覆盖率（%）", "自然保护地面积占国土面积比例（%）"] + [h for h, _ in FORESTRY_GEP],
+                   cols("forest_cover", "protected_area_share", *(v for _, v in FORESTRY_GEP), label="short"))
         written.append(p)
 
         # water bureau: GBK csv
         p = ydir / f"水务局_{year}年水资源公报摘要.csv"
-        write_csv(p, ["县区名称", "水土保持率（%）", "用水总量（万立方米）"],
-                  cols("soil_conservation_rate", "water_use"), "gbk")
+        write_csv(p, ["县区名称", "水土保持率（%）", "用水总量（万立方米）"] + [h for h, _ in WATER_GEP],
+                  cols("soil_conservation_rate", "water_use", *(v for _, v in WATER_GEP)), "gbk")
         written.append(p)
 
         # agriculture bureau: UTF-8 with BOM, short names, output in 万元
         p = ydir / f"农业农村局_{year}年特色农业.csv"
-        write_csv(p, ["县区", "特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"],
-                  cols("specialty_agri_output", "green_certified_products", "grain_output", label="short"), "utf-8-sig")
+        write_csv(p, ["县区", "特色农产品产值（万元）", "绿色有机地理标志农产品数量（个）", "粮食总产量（万吨）"]
+                  + [h for h, _ in AGRI_GEP],
+                  cols("specialty_agri_output", "green_certified_products", "grain_output", *(v for _, v in AGRI_GEP),
+                       label="short"), "utf-8-sig")
         written.append(p)
 
         # tourism bureau: xlsx with a title row
         p = ydir / f"文旅局_{year}年旅游统计.xlsx"
         write_xlsx(p, "旅游", [f"{year}年陇南市各县区旅游接待情况{TITLE_SUFFIX}"],
-                   ["县区", "旅游综合收入（亿元）", "接待游客人次（万人次）"],
-                   cols("tourism_revenue", "tourist_visits"))
+                   ["县区", "旅游综合收入（亿元）", "接待游客人次（万人次）", "景观增值受益房产面积（万平方米）"],
+                   cols("tourism_revenue", "tourist_visits", "landscape_area"))
         written.append(p)
 
         # development and reform commission: xlsx, named sheet, codes
         p = ydir / f"发改委_{year}年生态产品价值实现.xlsx"
-        ndrc_vars = ["gep", "gep_growth", "eco_trade_value", "eod_projects", "energy_use", "non_fossil_share"]
+        ndrc_vars = ["gep_reported", "eco_trade_value", "eod_projects", "energy_use", "non_fossil_share"]
         write_xlsx(p, "汇总", [f"{year}年陇南市生态产品价值实现情况{TITLE_SUFFIX}"],
-                   ["行政区划代码", "GEP（亿元）", "GEP增速（%）", "生态产品交易额（万元）", "EOD项目数（个）",
-                    "能源消费总量（万吨标准煤）", "非化石能源占比（%）"],
-                   cols(*ndrc_vars, label="code"))
+                   ["行政区划代码", "GEP（亿元）", "生态产品交易额（万元）", "EOD项目数（个）",
+                    "能源消费总量（万吨标准煤）", "非化石能源占比（%）"] + [h for h, _ in NDRC_GEP],
+                   cols(*ndrc_vars, *(v for _, v in NDRC_GEP), label="code"))
         written.append(p)
 
         # finance bureau: GBK csv
