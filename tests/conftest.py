@@ -40,7 +40,7 @@ FILE_SECONDS = {
     "test_distribution.py": 38, "test_scorecard.py": 32, "test_ingest_bounds.py": 32, "test_ledger_trust.py": 27,
     "test_hostile.py": 26, "test_index_engine.py": 20, "test_sources.py": 13, "test_architecture.py": 10,
     "test_catalogue_ingest.py": 8, "test_uncertainty_readiness.py": 3, "test_portal.py": 140,
-    "test_workbench.py": 60, "test_audit.py": 3, "test_sensitivity_paths.py": 20, "test_methods_more.py": 15,
+    "test_workbench.py": 60, "test_audit.py": 3, "test_sensitivity_paths.py": 20, "test_methods_more.py": 15, "test_gep.py": 120,
 }
 
 

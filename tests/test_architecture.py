@@ -109,7 +109,7 @@ def test_the_evaluation_is_declared_once_as_named_steps():
     for step in EVALUATE:
         assert set(step.inputs) <= known, step
         known.add(step.output)
-    assert [s.name for s in EVALUATE] == ["values", "score", "analyse", "info", "plan"]
+    assert [s.name for s in EVALUATE] == ["values", "gep", "score", "analyse", "info", "plan"]
     assert "operations.run_steps(operations.EVALUATE" in (REPO / "flows" / "annual.py").read_text(encoding="utf-8")
     try:
         run_steps(EVALUATE, catalogue=None)

@@ -164,10 +164,12 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
     for name in ("文旅局_2023年旅游统计.xlsx", "林草局_2023年林草资源.xlsx"):
         (sample_copy / "2023" / name).unlink()  # only the remote sources have them now
     db = tmp_path / "forestry.sqlite"
+    headers = {m.var: h for h, m in catalogue.sources["forestry"].columns.items()}  # with the GEP accounts' columns
+    names = list(headers)
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE t (yr INTEGER, code TEXT, cover REAL, protected REAL)")
-        conn.executemany("INSERT INTO t VALUES (2023, ?, ?, ?)",
-                         forestry[["county_code", "forest_cover", "protected_area_share"]].itertuples(index=False))
+        conn.execute(f"CREATE TABLE t (yr INTEGER, code TEXT, {', '.join(f'{v} REAL' for v in names)})")
+        conn.executemany(f"INSERT INTO t VALUES (2023, ?, {', '.join('?' for _ in names)})",
+                         forestry[["county_code", *names]].itertuples(index=False))
 
     requests: dict[str, int] = {}
 
@@ -198,10 +200,9 @@ def test_flow_pulls_http_and_sql_sources(prefect_harness, sample_copy, tmp_path)
         del sources["sources"]["tourism"]["pattern"]
         sources["sources"]["forestry"] = {
             "kind": "sql", "url": f"sqlite:///{db}", "format": "csv", "county_column": "区县代码",
-            "query": 'SELECT code AS "区县代码", cover AS "森林覆盖率（%）", protected AS "自然保护地面积占国土面积比例（%）" '
-                     "FROM t WHERE yr = :year",
-            "columns": {"森林覆盖率（%）": {"var": "forest_cover"},
-                        "自然保护地面积占国土面积比例（%）": {"var": "protected_area_share"}},
+            "query": 'SELECT code AS "区县代码", ' + ", ".join(f'{v} AS "{headers[v]}"' for v in names)
+                     + " FROM t WHERE yr = :year",
+            "columns": {headers[v]: {"var": v} for v in names},
         }
         (config / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
         out = tmp_path / "reports"

@@ -31,7 +31,12 @@ STATS_2023 = SAMPLE / "2023" / "统计局_2023年主要经济指标.xlsx"
 WATER_2023 = SAMPLE / "2023" / "水务局_2023年水资源公报摘要.csv"
 NAMES = ["武都区", "成县", "文县", "宕昌县", "康县", "西和县", "礼县", "徽县", "两当县"]
 CODES = ["621202", "621221", "621222", "621223", "621224", "621225", "621226", "621227", "621228"]
-WATER_HEAD = ["县区名称", "水土保持率（%）", "用水总量（万立方米）"]
+# the water bureau's columns: the two index figures, then the GEP physical accounts (config/gep.yaml)
+WATER_HEAD = ["县区名称", "水土保持率（%）", "用水总量（万立方米）", "年降水量（毫米）", "森林地表径流深（毫米）",
+              "草地地表径流深（毫米）", "湿地地表径流深（毫米）", "森林蒸散发量（毫米）", "草地蒸散发量（毫米）",
+              "湿地蒸散发量（毫米）", "水源涵养量（直接报送，万立方米）", "降雨侵蚀力因子R", "土壤可蚀性因子K",
+              "坡长坡度因子LS", "洪水调蓄量（万立方米）"]
+WATER_GEP_ROW = [700, 150, 200, 250, 380, 400, 420, "", 2000, 0.03, 5, 1500]
 CFB_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")  # an OLE compound file: a legacy .xls (or an encrypted xlsx)
 
 # Runs the CLI in a child and reports its peak memory (the refusal must not need the whole table).
@@ -53,7 +58,7 @@ def _water_csv(rows: list[list[object]], head: list[str] = WATER_HEAD, encoding:
 
 
 def _water_rows() -> list[list[object]]:
-    return [[n, 60 + i, 5000 + 100 * i] for i, n in enumerate(NAMES)]
+    return [[n, 60 + i, 5000 + 100 * i] + WATER_GEP_ROW for i, n in enumerate(NAMES)]
 
 
 def _received(data: bytes, fmt: str, dept: str, name: str | None = None, year: int = 2023) -> Received:
@@ -170,7 +175,7 @@ def test_last_years_figures_sent_again_are_an_error(catalogue):
 def test_only_variables_with_a_year_on_year_check_are_compared(catalogue):
     sub = read_submission(SAMPLE / "2023" / "发改委_2023年生态产品价值实现.xlsx", catalogue.sources["ndrc"], catalogue, 2023)
     previous = sub.table.drop(columns=["_row", "_county_raw"]).set_index("county_code")
-    previous["gep_growth"] += 1  # max_change: null (a growth rate): not part of the comparison
+    previous["price_base_year"] += 1  # max_change: null (a year): not part of the comparison
     previous["eod_projects"] += 1
     report = validate_submission(sub, catalogue, previous=previous)
     assert any("疑似误报上年数据" in f.rule for f in report.errors)
@@ -458,7 +463,7 @@ def test_a_missing_stats_column_is_reported_once(catalogue, column):
 
 def test_a_missing_water_column_is_reported_once(catalogue):
     text = WATER_2023.read_bytes().decode("gbk")
-    lines = [",".join(line.split(",")[:2]) for line in text.splitlines()]
+    lines = [",".join(f for i, f in enumerate(line.split(",")) if i != 2) for line in text.splitlines()]
     sub = parse(_received(("\r\n".join(lines) + "\r\n").encode("gbk"), "csv", "water"), catalogue.sources["water"], catalogue)
     report = validate_submission(sub, catalogue)
     assert [f.rule for f in report.errors] == ["必须有“用水总量（万立方米）”列"], report.summary_zh()
