@@ -582,6 +582,7 @@ def history(
             console.print(f"{name}（{county}）{year} 年度台账中没有已采用的数据。")
             return
         var_name = {v.id: v.name for v in catalogue.variables.values()}
+        ind_name = {i.id: i.name for i in catalogue.indicators}
         console.print(f"\n{name}（{county}）{year} 年度数据来源 / provenance", style="bold")
         for sid, group in facts.groupby("submission_id", sort=False):
             first = group.iloc[0]
@@ -590,12 +591,15 @@ def history(
                           f" {sheet}，接收于 {_local_time(first['received_at'])}\n"
                           f"  提交编号 {sid[:12]}，文件 sha256 {first['sha256']}")
             t = Table(show_header=True, box=None, pad_edge=False)
-            for col in ("指标", "数值", "单位", "行"):
+            for col in ("数据项", "数值", "单位", "行", "用于指标"):
                 t.add_column(col)
             for f in group.itertuples():
                 t.add_row(var_name.get(f.variable_id, f.variable_id), "—" if f.value is None or f.value != f.value else f"{f.value:g}",
-                          f.unit, str(f.row))
+                          f.unit, str(f.row), "、".join(ind_name[i] for i in catalogue.feeds(f.variable_id)) or "—")
             console.print(t)
+        if catalogue.gep is not None:
+            console.print("注：标为“人均GEP”“GEP增速”“生态产品价值实现率”的数据项是GEP核算账户的实物量与价格，"
+                          "各核算项目的价值见评价工作簿“GEP核算账户”表。")
 
 
 def _print_audit(out: Path, ledger: Optional[str], limit: int) -> None:

@@ -162,6 +162,12 @@ def test_an_analyst_runs_the_year_follows_a_figure_tries_weights_reads_a_correct
             current = ledger.current("eco", YEAR)
             assert got.read_bytes() == ledger.raw_bytes(current["id"])
         assert current["sha256"] in body
+        # 人均GEP: a computed figure, followed to every physical-account and price row it was accounted from
+        _open(driver, url + f"/analyst/{YEAR}/county/621202/figure/gep_per_capita")
+        body = _text(driver)
+        assert "由GEP核算账户" in body and "碳汇价格" in body and "发改委_2023年生态产品价值实现.xlsx" in body
+        assert "森林面积" in body and "林草局_2023年林草资源.xlsx" in body and "常住人口" in body
+        shot(driver, "w3b-gep-provenance")
 
         # 4. a what-if that changes ranks, highlighted, and its workbook
         _open(driver, url + f"/analyst/{YEAR}/whatif")

@@ -14,7 +14,10 @@ def _yi(value: float) -> str:
 
 
 def _signed(value: float) -> str:
-    return "—" if value is None or pd.isna(value) else f"{float(value):+,.2f}"
+    """+1.23 / -0.45; a change that rounds to nothing is 0.00 (never -0.00)."""
+    if value is None or pd.isna(value):
+        return "—"
+    return "0.00" if abs(float(value)) < 0.005 else f"{float(value):+,.2f}"
 
 
 def _share(part: float, whole: float) -> str:
