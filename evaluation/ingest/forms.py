@@ -113,7 +113,9 @@ def make_form(catalogue: Catalogue, department: str, year: int, *, created: dt.d
         cell = guide.cell(row=start, column=j, value=head)
         cell.font, cell.fill, cell.border = Font(bold=True), head_fill, border
     for i, var in enumerate(variables, start=start + 1):
-        values = [var.name, var.unit, f"{var.range[0]:g} ～ {var.range[1]:g}", "超出范围的数值将被退回核实"]
+        note = ("选填：填写则采用所填数值，不填则按公式核算" if var.optional else
+                var.blank_zh or "超出范围的数值将被退回核实")
+        values = [var.name, var.unit, f"{var.range[0]:g} ～ {var.range[1]:g}", note]
         for j, value in enumerate(values, start=1):
             guide.cell(row=i, column=j, value=value).border = border
     guide.column_dimensions["A"].width = 40
