@@ -565,10 +565,11 @@ class Catalogue(_Strict):
         return [v for v in self.variables.values() if v.department == department and not v.computed]
 
     def feeds(self, variable: str) -> tuple[str, ...]:
-        """The indicators a variable feeds: directly, or through the GEP accounting it is an input of."""
+        """The indicators this year's value of a variable feeds: directly, or through the computed variables of
+        the GEP accounting whose value it enters (evaluation.gep.config.GepConfig.output_inputs)."""
         names = {variable}
-        if self.gep is not None and variable in self.gep.inputs(self):
-            names |= set(self.gep.output_ids())
+        if self.gep is not None:
+            names |= {out for out in self.gep.output_ids() if variable in self.gep.output_inputs(out)}
         return tuple(i.id for i in self.indicators if names & set(i.inputs))
 
     def county_lookup(self) -> dict[str, str]:

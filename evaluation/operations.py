@@ -233,9 +233,17 @@ def next_version(out_dir: Path | str, year: int, fingerprint: dict) -> tuple[int
     return (previous[0] + 1 if previous else 1), previous
 
 
+def past_changed(previous: tuple[int, dict] | None, fingerprint: dict) -> bool:
+    """Whether the past years' accepted values differ from those the previous version read (a correction to an
+    earlier year); a version written before they were fingerprinted counts as unchanged."""
+    return previous is not None and "history" in previous[1] and previous[1]["history"] != fingerprint.get("history")
+
+
 def revision_notes(ledger: Ledger, previous: tuple[int, dict] | None, intakes: list[pipeline.Intake], result,
-                   catalogue: Catalogue, *, version: int, run_date: str, codes: set[str]) -> pipeline.Revisions:
-    """The 修订说明 of the reports `codes` re-issues, against the previous version (none for a first)."""
+                   catalogue: Catalogue, *, version: int, run_date: str, codes: set[str],
+                   past_changed: bool = False) -> pipeline.Revisions:
+    """The 修订说明 of the reports `codes` re-issues, against the previous version (none for a first);
+    `past_changed`: an earlier year's accepted data was corrected since."""
     if previous is None:
         return pipeline.Revisions()
     old_ids = {sid for sid in pipeline.manifest_inputs(previous[1]).values() if sid}
@@ -244,7 +252,7 @@ def revision_notes(ledger: Ledger, previous: tuple[int, dict] | None, intakes: l
     old_facts = old_facts[old_facts["submission_id"].isin(old_ids)]
     reasons = {s["id"]: s["reason"] for s in ledger.submissions(year) if s["reason"]}
     return pipeline.revisions(previous[1], intakes, result, old_facts, catalogue, version=version,
-                              run_date=run_date, reasons=reasons, codes=codes)
+                              run_date=run_date, reasons=reasons, codes=codes, past_changed=past_changed)
 
 
 @dataclass
@@ -331,7 +339,8 @@ def issue(catalogue: Catalogue, intakes: list[pipeline.Intake], ledger: Ledger, 
     if problems and not allow_incomplete:
         raise UserError(f"{year}年度数据不完整，未出具评价报告：" + "；".join(problems), ExitCode.REJECTED)
     out = Path(out_dir)
-    fingerprint = pipeline.input_fingerprint(intakes, catalogue, code, allow_incomplete=allow_incomplete)
+    fingerprint = pipeline.input_fingerprint(intakes, catalogue, code, allow_incomplete=allow_incomplete,
+                                             history=history)
     with versions.year_lock(out, year):
         version, previous = next_version(out, year, fingerprint)
         if version is None:
@@ -342,7 +351,7 @@ def issue(catalogue: Catalogue, intakes: list[pipeline.Intake], ledger: Ledger, 
         if previous and not to_render:
             return _as_issued("unchanged", out, year, previous)
         notes = revision_notes(ledger, previous, intakes, made.result, catalogue, version=version, run_date=run_date,
-                               codes={r.county_code for r in to_render})
+                               codes={r.county_code for r in to_render}, past_changed=past_changed(previous, fingerprint))
         staged = stage(out, year, version, to_render, carried, previous, run_date=run_date, revisions=notes)
         rendered = render(staged.reports, staged.folder, renders=renders, workers=workers)
         folder, manifest = publish(staged, rendered, fingerprint, made, run_date=run_date, sample=sample,
@@ -367,7 +376,7 @@ def annual(catalogue: Catalogue, data_dir: Path | str, out_dir: Path | str, year
     with versions.year_lock(out, year, what="评价工作台的年度评价"):
         versions.clean_partials(out, year)
         versions.clear_strays(out, year)
-        past = list(range(year - catalogue.method.years_back, year))
+        past = pipeline.past_years(catalogue, year)
         for y in past:
             needed = pipeline.backfill_needed(ledger, catalogue, y, data_dir)
             if needed:

@@ -232,13 +232,14 @@ def analyse(result, values, catalogue: Catalogue, year: int, history: dict, code
 
 @_task
 def revise(previous: tuple[int, dict] | None, intakes, result, catalogue: Catalogue, out_dir: str,
-           ledger_url: str | None, version: int, run_date: str, codes: set[str]) -> pipeline.Revisions:
+           ledger_url: str | None, version: int, run_date: str, codes: set[str],
+           past_changed: bool = False) -> pipeline.Revisions:
     """The 修订说明 against the previous version (none for a first version)."""
     if previous is None:
         return pipeline.Revisions()
     with open_ledger(out_dir, ledger_url) as ledger:
         return operations.revision_notes(ledger, previous, intakes, result, catalogue, version=version,
-                                         run_date=run_date, codes=codes)
+                                         run_date=run_date, codes=codes, past_changed=past_changed)
 
 
 @_task
@@ -398,7 +399,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
     logger = get_run_logger()
     out = Path(out_dir)
     check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
-    past = list(range(year - catalogue.method.years_back, year))
+    past = pipeline.past_years(catalogue, year)
     for y in past:  # a past year the ledger does not know yet is taken from the sources once
         needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
         if needed:
@@ -416,7 +417,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         logger.error(message)
         return Failed(message=message, data={"status": "refused", "problems": problems})
 
-    fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete)
+    fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete, history=before)
     with versions.year_lock(out, year):  # held since the run started (re-entrant): the version is decided here
         version, previous = operations.next_version(out, year, fingerprint)
         if version is None:
@@ -440,7 +441,7 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")
         revisions = revise(previous, intakes, evaluation.result, catalogue, out_dir, ledger_url, version, run_date,
-                           {r.county_code for r in to_render})
+                           {r.county_code for r in to_render}, operations.past_changed(previous, fingerprint))
         staged = operations.stage(out, year, version, to_render, carried, previous, run_date=run_date,
                                   revisions=revisions)
         if carried:

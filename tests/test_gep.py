@@ -130,6 +130,25 @@ def test_a_hand_worked_two_county_two_year_account_is_reproduced_exactly():
     assert derived.loc["Y", "gep_conversion_rate"] == pytest.approx(two.conversion["Y"], **EXACT)
 
 
+def test_a_water_surface_retains_no_soil_and_a_year_before_accounting_keeps_its_typed_gep(sample_year):
+    catalogue, intakes, history = sample_year
+    values = pipeline.assemble_values(intakes, catalogue, 2023, history)
+    wetter = values.copy()
+    wetter["area_wetland"] *= 3
+    base, more = gep.account(values, catalogue), gep.account(wetter, catalogue)
+    assert (more.quantity["soil_retention"] == base.quantity["soil_retention"]).all()  # wetland: no C factor, no RUSLE
+    assert (more.quantity["water_conservation"] > base.quantity["water_conservation"]).any()
+    # a year whose ledger holds no prices (before accounting began) keeps the GEP and growth the 发改委 typed then
+    legacy = values.copy()
+    legacy[[i.price for i in catalogue.gep.items]] = float("nan")
+    legacy["gep"], legacy["gep_growth"] = 123.0, 4.5
+    kept = gep.derive(legacy, catalogue)
+    assert (kept["gep"] == 123.0).all() and (kept["gep_growth"] == 4.5).all()
+    one = legacy.copy()
+    one.loc["621202", "price_carbon"] = 68.0  # prices reported: the account's, missing where an input is
+    assert pd.isna(gep.derive(one, catalogue).loc["621202", "gep"])
+
+
 def test_a_missing_input_makes_gep_missing_not_smaller():
     cat = _catalogue(_small_config())
     values = YEAR1.copy()
@@ -154,7 +173,11 @@ def test_the_configured_catalogue_names_its_sources_and_reads_only_reported_vari
     for name in config.output_ids():
         assert catalogue.variables[name].computed and not catalogue.department_variables("ndrc").count(
             catalogue.variables[name])
-    assert set(catalogue.feeds("price_carbon")) == {"gep_per_capita", "gep_growth", "gep_conversion_rate"}
+    # this year's carbon price moves GEP and the conversion rate, not the growth (at last year's prices); the typed
+    # GEP and the price year move no value
+    assert set(catalogue.feeds("price_carbon")) == {"gep_per_capita", "gep_conversion_rate"}
+    assert set(catalogue.feeds("area_forest")) == {"gep_per_capita", "gep_growth", "gep_conversion_rate"}
+    assert catalogue.feeds("gep_reported") == () and catalogue.feeds("price_base_year") == ()
 
 
 # -- 2. the sample ------------------------------------------------------------------------------------------------

@@ -171,9 +171,14 @@ def derive(values: pd.DataFrame, catalogue, previous: pd.DataFrame | None = None
         return values
     out = values.copy()
     gep, growth, conversion = acc.config.output_ids()
-    out[gep] = acc.total.astype("float64")
-    out[growth] = acc.growth.astype("float64")
-    out[conversion] = acc.conversion.astype("float64")
+    # a county-year with no GEP prices at all (a year before accounting began: its ledger holds the GEP the 发改委
+    # typed then, under the same ids) keeps the figures it was evaluated with; once prices are reported the GEP is
+    # the account's, missing where an input is missing
+    prices = [item.price for item in acc.config.items if item.price in values.columns]
+    unaccounted = values[prices].isna().all(axis=1) if prices else pd.Series(True, index=values.index)
+    for name, computed in ((gep, acc.total), (growth, acc.growth), (conversion, acc.conversion)):
+        before = values[name] if name in values.columns else pd.Series(np.nan, index=values.index)
+        out[name] = computed.where(~unaccounted, before).astype("float64")
     return out
 
 

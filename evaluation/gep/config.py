@@ -168,25 +168,35 @@ class GepConfig(_Strict):
         if formula == "water_balance":
             return [f.precipitation] + [v for e in eco for v in (e.area, e.runoff, e.evapotranspiration)]
         if formula == "rusle":
-            return [f.erosivity, f.erodibility, f.slope_length] + [e.area for e in eco]
+            return [f.erosivity, f.erodibility, f.slope_length] + [e.area for e in eco if e.c_factor is not None]
         return [v for e in eco for v in (e.area, e.nep)]
+
+    def quantity_inputs(self, item: Item) -> list[str]:
+        """The reported variables an item's physical quantity is computed from."""
+        quantity = [item.var] if item.var else self.formula_inputs(item.formula) + ([item.reported] if item.reported else [])
+        return list(dict.fromkeys(quantity))
 
     def item_inputs(self, item: Item) -> list[str]:
         """The reported variables an item's value is computed from (its quantity's and its price)."""
-        quantity = [item.var] if item.var else self.formula_inputs(item.formula) + ([item.reported] if item.reported else [])
-        return list(dict.fromkeys([*quantity, item.price] + ([self.price_base_year] if self.price_base_year else [])))
+        return list(dict.fromkeys([*self.quantity_inputs(item), item.price]))
 
     def inputs(self, catalogue=None) -> list[str]:
-        """Every reported variable the accounting reads (items, realised value and the cross-check)."""
+        """Every reported variable the accounting reads (items, the price year, realised value and the cross-check)."""
         names = [v for item in self.items for v in self.item_inputs(item)]
+        if self.price_base_year:
+            names.append(self.price_base_year)
         names += [r.var for r in self.realised]
         if self.cross_check:
             names.append(self.cross_check.var)
         return list(dict.fromkeys(names))
 
     def output_inputs(self, output: str) -> list[str]:
-        """The reported variables a computed one is made from (GEP and its growth: every item's quantity and
-        price inputs; the conversion rate: those and the realised value's)."""
+        """This year's reported variables a computed one is made from: GEP, every item's quantity and price; its
+        growth, this year's quantities (valued at last year's prices, which with last year's quantities are last
+        year's figures); the conversion rate, GEP's and the realised value's. Never the price year or the
+        cross-check, which change no value."""
+        if output == self.outputs.growth:
+            return list(dict.fromkeys(v for item in self.items for v in self.quantity_inputs(item)))
         names = [v for item in self.items for v in self.item_inputs(item)]
         if output == self.outputs.conversion:
             names += [r.var for r in self.realised]
@@ -204,7 +214,7 @@ class GepConfig(_Strict):
             out.append("gep.yaml: duplicate item ids")
         used = {i.formula for i in self.items if i.formula}
         needs = {"water_balance": ("precipitation", ("area", "runoff", "evapotranspiration")),
-                 "rusle": (("erosivity", "erodibility", "slope_length"), ("area", "c_factor")),
+                 "rusle": (("erosivity", "erodibility", "slope_length"), ("area",)),
                  "nep_carbon": ((), ("area", "nep"))}
         for formula in used:
             county_fields, eco_fields = needs[formula]

@@ -9,7 +9,8 @@ constants (the C and P factors per ecosystem type, CO2/C) are in config/gep.yaml
                    A type whose runoff and evapotranspiration exceed the precipitation conserves
                    nothing that year (0, not a negative amount).
     rusle          土壤保持量 (万吨) = Σ_i A_i × 100 × R × K × LS × (1 − C_i × P_i) / 10^4
-                   potential erosion R·K·LS minus actual R·K·LS·C·P, in 吨/公顷, over A_i × 100 公顷.
+                   potential erosion R·K·LS minus actual R·K·LS·C·P, in 吨/公顷, over A_i × 100 公顷;
+                   a type without a C factor (a water surface) has no erodible soil and is left out.
     nep_carbon     固碳量 (万吨二氧化碳) = Σ_i A_i × 100 × NEP_i × (44/12) / 10^4
                    NEP in 吨碳/公顷 over A_i × 100 公顷, as CO2 (a negative NEP is a net source).
 
@@ -42,6 +43,8 @@ def rusle(values: pd.DataFrame, config) -> pd.Series:
     potential = _col(values, f.erosivity) * _col(values, f.erodibility) * _col(values, f.slope_length)  # 吨/公顷
     total = pd.Series(0.0, index=values.index)
     for eco in config.ecosystems.values():
+        if eco.c_factor is None:  # no erodible soil (a water surface): nothing to retain
+            continue
         retained = potential * (1 - float(eco.c_factor) * eco.p_factor)
         total = total + _col(values, eco.area) * 100 * retained / 1e4
     return total

@@ -23,7 +23,8 @@ from evaluation.pipeline.keys import (
     CONTENT_FACT_COLUMNS, EDITION_KEYS, check_key, content_key, facts_digests, frame_digest, hash_key, values_key,
 )
 from evaluation.pipeline.history import (
-    accepted_values, backfill_needed, current_for, receive_from_ledger, record_one, same_bytes_notice, year_values,
+    accepted_values, backfill_needed, current_for, past_years, receive_from_ledger, record_one, same_bytes_notice,
+    year_values,
 )
 from evaluation.pipeline.manifest import build_manifest, input_fingerprint, manifest_inputs
 from evaluation.pipeline.revision import REASON_CAP, Revisions, revisions
@@ -37,7 +38,7 @@ __all__ = [
     "CONTENT_FACT_COLUMNS", "EDITION_KEYS", "NAME_CAP", "REASON_CAP", "SAMPLE_MARKER", "STATUS_LABEL", "Intake",
     "PlannedReport", "accepted_values", "analyse", "assemble_values", "gep_account", "backfill_needed", "build_manifest",
     "check_key", "check_one", "complete_previous", "completeness", "content_key", "current_for", "facts_digests",
-    "frame_digest", "hash_key", "ingest_one", "input_fingerprint", "is_sample", "manifest_inputs", "parse_one", "receive_from_ledger",
+    "frame_digest", "hash_key", "ingest_one", "input_fingerprint", "is_sample", "manifest_inputs", "parse_one", "past_years", "receive_from_ledger",
     "ranking_csv", "receive_one", "record_one", "render_one", "report_facts", "report_plan", "reuse_rendered", "Revisions", "revisions",
     "run_info", "same_bytes_notice", "score", "split_plan", "unreachable", "validate_one", "values_key",
     "warning_notes", "with_edition", "year_values",

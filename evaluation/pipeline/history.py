@@ -111,3 +111,10 @@ def year_values(ledger: Ledger, catalogue: Catalogue, year: int) -> pd.DataFrame
     if catalogue.gep is None:
         return values
     return gep.derive(values, catalogue, reported_values(ledger, catalogue, year - 1))
+
+
+def past_years(catalogue: Catalogue, year: int) -> list[int]:
+    """The past years a run reads: `method.years_back` of them, and at least the year before when the catalogue
+    accounts GEP (its growth values this year's quantities at last year's prices)."""
+    back = max(catalogue.method.years_back, 1 if catalogue.gep is not None else 0)
+    return list(range(year - back, year))

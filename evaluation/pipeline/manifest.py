@@ -9,9 +9,15 @@ from evaluation.pipeline.intake import Intake
 from evaluation.validation import Finding
 
 
-def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: str, *, allow_incomplete: bool) -> dict:
-    """What a version was made from; equal fingerprints mean an identical version."""
+def input_fingerprint(intakes: list[Intake], catalogue: Catalogue, code_hash: str, *, allow_incomplete: bool,
+                      history: dict | None = None) -> dict:
+    """What a version was made from; equal fingerprints mean an identical version. `history`: the past years'
+    accepted values the run reads (GEP growth, progress and trends depend on them), by digest, so a correction
+    to last year's data re-issues this year's reports too."""
+    from evaluation.pipeline.keys import frame_digest
+
     return {
+        "history": {str(y): frame_digest(v) for y, v in sorted((history or {}).items())},
         "config_hash": catalogue.config_hash,
         "code_hash": code_hash,
         "code_version": __version__,

@@ -54,12 +54,13 @@ def score(values: pd.DataFrame, catalogue: Catalogue) -> ScoreResult:
 
 def complete_previous(previous: pd.DataFrame | None, catalogue: Catalogue) -> pd.DataFrame | None:
     """Last year's values when every bureau's are there (otherwise progress would compare unlike things):
-    every required reported variable has a value somewhere (computed and optional ones may be blank)."""
+    every required reported variable has a value somewhere. Computed and optional ones may be blank, and so may
+    the GEP accounts' inputs (a year before accounting began has none: its typed GEP stands, see gep.derive)."""
     if previous is None or previous.empty:
         return None
-    required = [v.id for v in catalogue.variables.values() if not v.computed and not v.optional and v.id in previous]
-    if len(required) < sum(1 for v in catalogue.variables.values() if not v.computed and not v.optional) \
-            or previous[required].isna().all().any():
+    accounts = set(catalogue.gep.inputs()) - {r.var for r in catalogue.gep.realised} if catalogue.gep else set()
+    wanted = [v.id for v in catalogue.variables.values() if not v.computed and not v.optional and v.id not in accounts]
+    if any(v not in previous.columns for v in wanted) or previous[wanted].isna().all().any():
         return None
     return previous
 

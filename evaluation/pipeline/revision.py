@@ -28,7 +28,7 @@ class Revisions:
 
 def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_facts: pd.DataFrame,
               catalogue: Catalogue, *, version: int, run_date: str, reasons: dict[str, str] | None = None,
-              codes: set[str] | None = None) -> Revisions:
+              codes: set[str] | None = None, past_changed: bool = False) -> Revisions:
     """The 修订说明 of each county (and of the city summary, under the city code) against the previous version,
     and the indicators each county's corrected figures feed.
 
@@ -52,7 +52,9 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         general.append(f"{dept_name[dept]}更正了数据（《{clip(intake.file, NAME_CAP)}》）。")
         ids.append(f"{dept_name[dept]} {old} → {intake.received.submission_id[:12]}")
     appendix = [f"附：提交编号 {'；'.join(ids)}。"] if ids else []
-    if not changed:
+    if past_changed:
+        general.append("往年已采用的数据有更正，GEP增速（按上年价格）、较上年变化和趋势据以重新计算。")
+    if not changed and not past_changed:
         general.append("输入数据未变，本版因评价配置或程序更新而重新出具。")
     new_facts = pd.concat([i.submission.facts(catalogue).assign(original_name=i.file)
                            for d, i in changed.items() if i.submission is not None and i.accepted], ignore_index=True) \
