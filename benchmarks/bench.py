@@ -246,6 +246,12 @@ def main(argv: list[str] | None = None) -> dict:
     import scale
 
     results: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+    def finish(results: dict, out: Path) -> dict:  # a section run on its own: save, print, done
+        scale.save(results, out)
+        print(json.dumps(results, ensure_ascii=False))
+        return results
+
     demo = None
     if args.only in ("all", "portal"):
         import portal
@@ -254,9 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             results["portal_check_seconds"] = portal.run(Path(tmp), national_counties=args.scale)
         if args.only == "portal":
-            scale.save(results, args.out)
-            print(json.dumps(results, ensure_ascii=False))
-            return results
+            return finish(results, args.out)
     if args.only in ("all", "dashboard"):
         import dashboard
 
@@ -264,30 +268,22 @@ def main(argv: list[str] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             results["dashboard"] = dashboard.run(Path(tmp), national_counties=args.scale)
         if args.only == "dashboard":
-            scale.save(results, args.out)
-            print(json.dumps(results, ensure_ascii=False))
-            return results
+            return finish(results, args.out)
     if args.only in ("all", "gep"):
         print("[bench] GEP accounting at national scale", flush=True)
         results["gep_national"] = gep_national(args.scale)
         if args.only == "gep":
-            scale.save(results, args.out)
-            print(json.dumps(results, ensure_ascii=False))
-            return results
+            return finish(results, args.out)
     if args.only in ("all", "audit"):
         print("[bench] the audit, Sobol indices and paths at national scale", flush=True)
         results["audit_national"] = audit_national(args.scale)
         if args.only == "audit":
-            scale.save(results, args.out)
-            print(json.dumps(results, ensure_ascii=False))
-            return results
+            return finish(results, args.out)
     if args.only == "demo":
         demo = demo_cold()
         results["P2_demo_cold_seconds"] = {"value": demo["seconds"], "goal": "<= 30", "pdfs": demo["pdfs"],
                                            "met": demo["seconds"] <= 30}
-        scale.save(results, args.out)
-        print(json.dumps(results, ensure_ascii=False))
-        return results
+        return finish(results, args.out)
     if args.only == "all":
         print("[bench] P2: the Longnan demo, cold", flush=True)
         demo = demo_cold()
