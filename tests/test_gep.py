@@ -344,6 +344,9 @@ def test_a_price_correction_reissues_what_changed_with_a_revision_naming_the_pri
     assert "621221_成县_2023年度两山转化绩效评价.pdf" in second.carried  # another zone type, nothing of it moved
     note = "\n".join(m2["revisions"]["621202"])
     assert "碳汇价格：68 → 80 元/吨二氧化碳（发展和改革委员会" in note and "武都区碳汇价格按当年成交均价更正" in note
+    gep_line = next(line for line in m2["revisions"]["621202"] if line.startswith("生态产品总值（GEP）按更正后的数据重新核算"))
+    old, new = (float(x.replace(",", "")) for x in gep_line.split("：")[1].removesuffix(" 亿元。").split(" → "))
+    assert new > old  # a dearer carbon price: 固碳 worth more
     text = subprocess.run(["pdftotext", "-layout", str(second.folder / wudu), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "碳汇价格" in text and "生态产品总值（GEP）核算账户" in text and "本版更正" in text

@@ -66,6 +66,11 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
     out: dict[str, tuple[str, ...]] = {}
     corrected: dict[str, tuple[str, ...]] = {}
     feeds = {v: catalogue.feeds(v) for v in catalogue.variables}  # through the GEP accounting too
+    accounted = set(catalogue.gep.inputs()) if catalogue.gep is not None else set()
+    gep_before = gep_after = None
+    if accounted and not new_facts.empty and new_facts["variable_id"].isin(accounted).any():
+        current = [i.submission.facts(catalogue) for i in intakes if i.accepted and i.submission is not None]
+        gep_before, gep_after = _gep_totals(old_facts, catalogue), _gep_totals(pd.concat(current), catalogue)
     moved = []  # (name, old score, new score, old rank, new rank) of every county whose score or rank changed
     for county in catalogue.counties:
         old = old_scores.get(county.code)
@@ -76,7 +81,7 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         if codes is not None and county.code not in codes:
             continue
         lines = [head(county.code)] + general
-        own, fixed = [], []
+        own, fixed, touched = [], [], False
         if not new_facts.empty:
             mine = new_facts[new_facts["county_code"] == county.code]
             for f in mine.itertuples():
@@ -84,7 +89,10 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                 old_value = prior["value"].iloc[0] if not prior.empty else None
                 if old_value is not None and pd.notna(old_value) and pd.notna(f.value) and abs(old_value - f.value) < 1e-12:
                     continue
+                if (old_value is None or pd.isna(old_value)) and pd.isna(f.value):
+                    continue  # a cell blank before and after (an optional one): nothing changed
                 fixed.extend(feeds.get(f.variable_id, ()))
+                touched = touched or f.variable_id in accounted
                 shown_old = "—" if old_value is None or pd.isna(old_value) else f"{old_value:g}"
                 shown_new = "—" if pd.isna(f.value) else f"{f.value:g}"
                 own.append(f"{names[f.variable_id]}：{shown_old} → {shown_new}{units[f.variable_id]}"
@@ -93,6 +101,10 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
                 if why and f"更正原因：{why}" not in own:
                     own.append(f"更正原因：{why}")
         lines += own
+        if gep_before is not None and touched:
+            before, after = gep_before.get(county.code), gep_after.get(county.code)
+            if before is not None and after is not None and pd.notna(before) and pd.notna(after):
+                lines.append(f"生态产品总值（GEP）按更正后的数据重新核算：{before:,.2f} → {after:,.2f} 亿元。")
         if old is not None:
             same = round(old["overall"], 1) == round(new_score, 1) and old["rank"] == new_rank and old["zone_rank"] == new_zone
             if own:
@@ -119,3 +131,13 @@ def revisions(previous: dict, intakes: list[Intake], result: ScoreResult, old_fa
         city.append("综合得分或排名有变化的县区：" + "；".join(moved) + "。" if moved else "各县区综合得分和排名均未变化。")
         out[catalogue.city.code] = tuple(city + appendix)
     return Revisions(out, corrected)
+
+
+def _gep_totals(facts: pd.DataFrame, catalogue: Catalogue) -> pd.Series:
+    """Each county's GEP (亿元) accounted from a set of facts (its level only: no year before is needed)."""
+    from evaluation import gep
+
+    if facts.empty:
+        return pd.Series(dtype="float64")
+    values = facts.pivot_table(index="county_code", columns="variable_id", values="value", aggfunc="first")
+    return gep.account(values.astype("float64"), catalogue).total
