@@ -327,7 +327,7 @@ def test_scorecard_charts_are_small_svg_with_escaped_text(scorecard_context):
         "ftp://example.com/x.png",
         TEMPLATES_DIR.as_uri() + "/../evaluation/__init__.py",
         TEMPLATES_DIR.as_uri() + "/%2e%2e/evaluation/__init__.py",
-        "file://example.com" + (TEMPLATES_DIR / "style.css").as_posix(),
+        "file://example.com" + (TEMPLATES_DIR / "common.css").as_posix(),
         TEMPLATES_DIR.as_uri() + "/does-not-exist.css",
         TEMPLATES_DIR.as_uri() + "/",
     ],
@@ -339,7 +339,7 @@ def test_fetcher_refuses_outside_urls(url):
 
 def test_fetcher_serves_templates_and_data_uris():
     fetcher = TemplateURLFetcher()
-    response = fetcher.fetch((TEMPLATES_DIR / "style.css").as_uri())
+    response = fetcher.fetch((TEMPLATES_DIR / "common.css").as_uri())
     assert b"@page" in response.read()
     assert response.content_type == "text/css"
     response = fetcher.fetch("data:text/plain;base64,5rWL6K+V")
@@ -378,9 +378,9 @@ def test_render_never_fetches_outside(monkeypatch, src):
 
     _SpyFetcher.requested, _SpyFetcher.served = [], []
     monkeypatch.setattr(pdf_module, "TemplateURLFetcher", _SpyFetcher)
-    html = f'<html><head><link rel="stylesheet" href="style.css"></head><body><img src="{src}"></body></html>'
+    html = f'<html><head><link rel="stylesheet" href="common.css"></head><body><img src="{src}"></body></html>'
     with pytest.raises(ReportRenderError):
-        _html_to_pdf(html, pdf_identifier=b"0" * 32, attachments=[],
+        _html_to_pdf(html, kind="county", pdf_identifier=b"0" * 32, attachments=[],
                      stamp=datetime(2024, 3, 1))
     assert any(("passwd" in u or "example.com" in u or "evaluation" in u)
                for u in _SpyFetcher.requested)

@@ -24,8 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # matplotlib is imported by the summary's charts only: a render worker drawing scorecards never loads it.
 
 FONT_FAMILY = "Noto Sans CJK SC"
+# the scorecard charts' SVG text: the reports' GB 2312 copy of the font first, as in the stylesheets (fonts.py)
+SVG_FONT_FAMILIES = "Noto Sans CJK SC GB2312, Noto Sans CJK SC"
 
-# Restrained palette shared with templates/style.css.
+# Restrained palette shared with templates/common.css.
 INK = "#1f2d2a"
 MUTED = "#6b7772"
 GRID = "#cfd8d5"
@@ -101,7 +103,7 @@ def _score(value: float) -> float:
 def _svg(width: float, height: float, body: list[str]) -> bytes:
     """A compact SVG document in points (1 user unit = 1 pt at print size), text in the report's font."""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}pt" height="{_num(height)}pt" '
-            f'viewBox="0 0 {_num(width)} {_num(height)}" font-family="{FONT_FAMILY}">')
+            f'viewBox="0 0 {_num(width)} {_num(height)}" font-family="{SVG_FONT_FAMILIES}">')
     return (head + "".join(body) + "</svg>").encode("utf-8")
 
 

@@ -23,11 +23,13 @@ from urllib.request import url2pathname
 
 import weasyprint
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from evaluation.fsutil import atomic_write
 
 from . import charts as _charts
+from . import fonts
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,13 @@ TEMPLATE_BY_KIND = {
     "county": "scorecard.html",
     "summary": "summary.html",
     "methodology": "methodology.html",
+}
+
+# Each kind's stylesheets, parsed once per process (parsing them took about 0.1 s of every scorecard).
+STYLESHEETS_BY_KIND = {
+    "county": ("common.css", "scorecard.css"),
+    "summary": ("common.css", "summary.css"),
+    "methodology": ("common.css", "summary.css"),
 }
 
 
@@ -109,6 +118,26 @@ def _environment() -> Environment:
     )
 
 
+@functools.cache
+def font_config() -> FontConfiguration:
+    """One font configuration per process, holding the reports' GB 2312 copy of the CJK font (fonts.py)."""
+    return FontConfiguration()
+
+
+@functools.cache
+def _stylesheet(name: str) -> weasyprint.CSS:
+    if name == "@font-face":
+        return weasyprint.CSS(string=fonts.face_css(), base_url=str(TEMPLATES_DIR) + os.sep,
+                              url_fetcher=TemplateURLFetcher(), font_config=font_config())
+    return weasyprint.CSS(filename=str(TEMPLATES_DIR / name), url_fetcher=TemplateURLFetcher(), font_config=font_config())
+
+
+def stylesheets(kind: str) -> list[weasyprint.CSS]:
+    """The parsed stylesheets of a kind of report (the same objects for every document of a process),
+    after the @font-face rules of the reports' font. WeasyPrint needs `font_config()` with them."""
+    return [_stylesheet(name) for name in ("@font-face", *STYLESHEETS_BY_KIND[kind])]
+
+
 def render_template(name: str, context: dict) -> str:
     """Render any HTML template of templates/ with the same locked-down environment."""
     return _environment().get_template(name).render(context)
@@ -172,6 +201,7 @@ def _attachment_timestamp(context: dict) -> datetime:
 def _html_to_pdf(
     html: str,
     *,
+    kind: str,
     pdf_identifier: bytes,
     attachments: list[tuple[str, bytes, str]],
     stamp: datetime,
@@ -195,6 +225,8 @@ def _html_to_pdf(
         return weasyprint.HTML(
             string=html, base_url=str(TEMPLATES_DIR) + os.sep, url_fetcher=fetcher
         ).write_pdf(
+            stylesheets=stylesheets(kind),
+            font_config=font_config(),
             attachments=pdf_attachments or None,
             pdf_identifier=pdf_identifier,
             pdf_variant=pdf_variant,
@@ -224,6 +256,7 @@ def render_pdf(
     html = render_html(context)
     pdf_bytes = _html_to_pdf(
         html,
+        kind=context["kind"],
         pdf_identifier=_context_digest(context, attachments),
         attachments=attachments,
         stamp=_attachment_timestamp(context),
@@ -251,4 +284,7 @@ def warm_up() -> None:
     import weasyprint
 
     weasyprint.HTML(string='<html lang="zh-CN"><body style="font-family: \'Noto Sans CJK SC\'">两山</body></html>').write_pdf()
+    for kind in STYLESHEETS_BY_KIND:  # the stylesheets parsed, the reports' font loaded
+        weasyprint.HTML(string='<html lang="zh-CN"><body>两山<b>两山</b></body></html>').write_pdf(
+            stylesheets=stylesheets(kind), font_config=font_config())
     _warm = True
