@@ -165,6 +165,9 @@ def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allo
             from flows.logs import quiet_console
             from flows.runners import task_runner
             if server is not None:
+                from evaluation.validation.gate import warm_up
+
+                warm_up()  # GX's import and first context, on this core while the server starts on the other
                 server.wait_ready()
         quiet_console()
         if dask_address:
