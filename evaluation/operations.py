@@ -285,9 +285,12 @@ def stage(out_dir: Path | str, year: int, version: int, to_render: list[pipeline
 
 
 def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluation: "Evaluation", *,
-            run_date: str, sample: bool, incomplete: bool, renders: RenderCache | None = None) -> tuple[Path, dict]:
+            run_date: str, sample: bool, incomplete: bool, renders: RenderCache | None = None,
+            methodology: tuple[pipeline.PlannedReport, str] | None = None) -> tuple[Path, dict]:
     """Write the manifest and make the staged version the issued one (an atomic rename): (folder, manifest).
-    The methodology report is rendered here (or taken from `renders`, keyed on its whole context)."""
+    The methodology report is rendered here (or taken from `renders`, keyed on its whole context), unless
+    `methodology` gives it already rendered into the staged folder, with its digest (the flow renders it
+    in the render pool, beside the scorecards)."""
     missing = {r.file_name for r in staged.reports} - set(rendered)
     if missing:
         raise ValueError(f"not rendered: {', '.join(sorted(missing))}")
@@ -305,7 +308,10 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         name, data = evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
         atomic_write(child(staged.folder, name), data, make_parents=False)
         manifest["workbook"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
-        if evaluation.analysis is not None:  # and the methodology report, for analysts and reviewers (never sent)
+        if methodology is not None:  # the methodology report, for analysts and reviewers (never sent)
+            report, sha = methodology
+            manifest["methodology"] = {"file": report.file_name, "sha256": sha}
+        elif evaluation.analysis is not None:
             report = evaluation.methodology(staged.version, run_date)
             digest, _ = pipeline.reuse_rendered([report], staged.folder, renders) if renders is not None else ({}, [])
             manifest["methodology"] = {"file": report.file_name,

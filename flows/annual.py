@@ -396,9 +396,8 @@ def _refused(exc: UserError):
 def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_date: str, allow_incomplete: bool,
               ledger_url: str | None, cached: dict, render_parallel_from: int, sample: bool, received_at: str,
               gate: Gate, pool):
-    logger = get_run_logger()
-    out = Path(out_dir)
-    check_task, score_task, analyse_task = (t.with_options(**cached) for t in (check, score, analyse))
+    """Receive and check the tables (past years the ledger lacks first), record them, then issue."""
+    check_task = check.with_options(**cached)
     past = pipeline.past_years(catalogue, year)
     for y in past:  # a past year the ledger does not know yet is taken from the sources once
         needed = backfill_needed(catalogue, y, data_dir, out_dir, ledger_url)
@@ -409,7 +408,21 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
     intakes = _intakes(catalogue, discover(data_dir, year, catalogue), year, data_dir, before.get(year - 1), gate,
                        check_task, out_dir, ledger_url)
     record(intakes, catalogue, out_dir, ledger_url, received_at)
-    publish_validation(intakes, gate)
+    # the Data Docs are written in a thread while the counties are scored (about 1.5 s for Longnan's 24 tables)
+    docs = publish_validation.submit(intakes, gate)
+    try:
+        return _issue(catalogue, year, out_dir, run_date, allow_incomplete, ledger_url, cached, render_parallel_from,
+                      sample, pool, intakes, before)
+    finally:
+        docs.wait()
+
+
+def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_incomplete: bool, ledger_url: str | None,
+           cached: dict, render_parallel_from: int, sample: bool, pool, intakes: list[pipeline.Intake], before: dict):
+    """Score, plan, render and publish a new version from the year's checked tables (or find it unchanged)."""
+    logger = get_run_logger()
+    out = Path(out_dir)
+    score_task, analyse_task = (t.with_options(**cached) for t in (score, analyse))
     problems = pipeline.completeness(intakes)
     if problems and not allow_incomplete:
         message = (f"{year}年度数据不完整，未出具评价报告。以下部门的数据需要补齐或更正"
@@ -449,15 +462,20 @@ def _evaluate(catalogue: Catalogue, year: int, data_dir: str, out_dir: str, run_
         # PDFs rendered earlier from the same contexts (a run that was interrupted) are taken, not rendered again
         renders = RenderCache(cached["result_storage"] / "rendered", CODE)
         rendered, fresh = reuse_rendered(staged.reports, staged.folder, None if cached["refresh_cache"] else renders)
+        method = None
         if fresh and on_dask():
             rendered.update(_render_on_dask(fresh, staged.folder, renders))
         elif len(fresh) >= render_parallel_from or (fresh and pool is not None):
-            rendered.update(render_batch(fresh, staged.folder, renders, pool))  # a new pool costs ~3 s to start
+            # the methodology report too, first, beside the scorecards (in publish it would render after them)
+            extra = [evaluation.methodology(version, run_date)] if evaluation.analysis is not None else []
+            rendered.update(render_batch(fresh + extra, staged.folder, renders, pool))  # a new pool costs ~3 s to start
+            method = (extra[0], rendered.pop(extra[0].file_name)) if extra else None
         else:
             rendered.update({report.file_name: render(report, staged.folder, renders) for report in fresh})
         folder, manifest = operations.publish(staged, rendered, fingerprint, evaluation, run_date=run_date,
                                               sample=sample, incomplete=bool(problems),
-                                              renders=None if cached["refresh_cache"] else renders)
+                                              renders=None if cached["refresh_cache"] else renders,
+                                              methodology=method)
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)

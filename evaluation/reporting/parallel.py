@@ -99,9 +99,9 @@ def _render(report, folder: str, renders=None) -> tuple[str, str]:
 
 
 def longest_first(reports: Iterable) -> list:
-    """Summaries first: a city's (or a country's) summary is many times a scorecard's work, and
+    """Summaries and the methodology report first: each is many times a scorecard's work, and
     started last it would leave the other workers idle at the end."""
-    return sorted(reports, key=lambda report: report.context.get("kind") != "summary")
+    return sorted(reports, key=lambda report: report.context.get("kind") not in ("summary", "methodology"))
 
 
 class RenderPool:
