@@ -169,14 +169,35 @@ def run_flow(**kwargs):
 
 
 def _bare(context: dict) -> float:
-    """Seconds bare WeasyPrint takes on this report's HTML (the HTML itself is made untimed)."""
+    """Seconds bare WeasyPrint takes on this report's HTML and stylesheets (both made untimed: the
+    stylesheets are parsed once per process, as the renderer parses them)."""
     import weasyprint
 
-    from evaluation.reporting.pdf import TEMPLATES_DIR, render_html
+    from evaluation.reporting.pdf import TEMPLATES_DIR, font_config, render_html, stylesheets
 
     html = render_html(context)
+    sheets = stylesheets(context["kind"])
     start = time.perf_counter()
-    weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR) + "/").write_pdf()
+    weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR) + "/").write_pdf(stylesheets=sheets, font_config=font_config())
+    return time.perf_counter() - start
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "scorecard_2026_11"
+
+
+def _bare_before(context: dict) -> float:
+    """Seconds bare WeasyPrint takes on a scorecard drawn with the template as it was before issue 22
+    (benchmarks/fixtures/scorecard_2026_11: its stylesheet linked from the HTML, as it was then)."""
+    import weasyprint
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    from evaluation.reporting.pdf import _charts_for
+
+    env = Environment(loader=FileSystemLoader(FIXTURE), autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    html = env.get_template("scorecard.html").render({**context, "charts": _charts_for(context)})
+    start = time.perf_counter()
+    weasyprint.HTML(string=html, base_url=str(FIXTURE) + "/").write_pdf()
     return time.perf_counter() - start
 
 
@@ -186,20 +207,29 @@ def render_floor(reports: list, total: int, workers: int) -> dict:
     `reports` are the run's summaries plus a sample of its scorecards. Bare WeasyPrint is timed
     on each (in `workers` processes at once, so the cores are as busy as in the real run); the
     floor is the bare seconds of every report (scorecards: the sample's mean times their number)
-    spread perfectly over the cores, and never less than the longest single report."""
+    spread perfectly over the cores, and never less than the longest single report.
+
+    The same sample of scorecards is also drawn with the template as it was before issue 22, in the
+    same pool and right after, so that the leaner template's saving is a ratio taken in one run."""
     from evaluation.reporting.parallel import RenderPool
 
+    cards_only = [r.context for r in reports if r.context.get("kind") == "county"]
     with RenderPool(workers) as pool:
         pool.wait_ready()  # every worker warm before timing starts
         seconds = pool.map(_bare, [r.context for r in reports])
+        before = pool.map(_bare_before, cards_only)
     summaries = [t for r, t in zip(reports, seconds) if r.context.get("kind") == "summary"]
     cards = [t for r, t in zip(reports, seconds) if r.context.get("kind") != "summary"]
     per_card = statistics.fmean(cards) if cards else 0.0
+    per_card_before = statistics.fmean(before) if before else 0.0
     bare_total = per_card * (total - len(summaries)) + sum(summaries)
     floor = max(bare_total / workers, max(seconds))
     return {"scorecards_measured": len(cards), "bare_seconds_per_scorecard": round(per_card, 4),
             "summaries_measured": len(summaries), "bare_seconds_per_summary": [round(t, 2) for t in summaries],
-            "floor_seconds": round(floor, 2), "workers": workers}
+            "floor_seconds": round(floor, 2), "workers": workers,
+            "before_issue_22": {"bare_seconds_per_scorecard": round(per_card_before, 4),
+                                "ratio": round(per_card / per_card_before, 3) if per_card_before else None,
+                                "goal_ratio": "<= 0.6"}}
 
 
 def summary_render(report, target: Path) -> dict:
