@@ -18,6 +18,7 @@ computed), so a price change is never growth: V(t) - V(t-1) = quantity effect Σ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,18 +59,20 @@ class Account:
     def items(self) -> list[Item]:
         return list(self.config.items)
 
-    @property
+    # The derived figures are computed once per account (a scorecard per county reads them: recomputing them
+    # for each made planning quadratic in the number of counties).
+    @cached_property
     def previous_total(self) -> pd.Series | None:
         return None if self.previous_value is None else self.previous_value.sum(axis=1, skipna=False)
 
-    @property
+    @cached_property
     def quantity_effect(self) -> pd.DataFrame | None:
         """Per item: (q(t) - q(t-1)) x p(t-1), 亿元."""
         if self.previous_value is None:
             return None
         return self.at_previous_prices - self.previous_value
 
-    @property
+    @cached_property
     def price_effect(self) -> pd.DataFrame | None:
         """Per item: q(t) x (p(t) - p(t-1)), 亿元."""
         if self.previous_value is None:
@@ -78,10 +81,24 @@ class Account:
 
     def flagged(self) -> pd.Series:
         """Counties whose typed GEP differs from the computed one by more than the tolerance."""
+        return self._flagged
+
+    @cached_property
+    def _flagged(self) -> pd.Series:
         check = self.config.cross_check
         if check is None or self.difference is None:
             return pd.Series(False, index=self.total.index)
         return self.difference.abs() > check.tolerance
+
+    @cached_property
+    def by_county(self) -> dict[str, dict[str, dict]]:
+        """{frame name: {county code: {column: value}}} of the county x item (and x class) frames, for reading
+        one county at a time."""
+        frames = {"quantity": self.quantity, "price": self.price, "value": self.value, "basis": self.basis,
+                  "classes": self.classes}
+        if self.previous_value is not None:
+            frames.update(quantity_effect=self.quantity_effect, price_effect=self.price_effect)
+        return {name: frame.to_dict(orient="index") for name, frame in frames.items()}
 
 
 def _column(values: pd.DataFrame, name: str | None) -> pd.Series:

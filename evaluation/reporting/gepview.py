@@ -61,28 +61,34 @@ def county(account: Account | None, catalogue, code: str) -> dict | None:
         return None
     total = account.total[code]
     has_previous = account.previous_value is not None and pd.notna(account.previous_total[code])
-    q_eff = account.quantity_effect.loc[code] if has_previous else None
-    p_eff = account.price_effect.loc[code] if has_previous else None
+    table = account.by_county
+    q_eff = table["quantity_effect"][code] if has_previous else None
+    p_eff = table["price_effect"][code] if has_previous else None
+    quantity, price, values, basis = (table[k][code] for k in ("quantity", "price", "value", "basis"))
+
+    def effect(effects: dict | None, ids: list[str]) -> str:
+        """The summed effect of items (unknown when any is: as a sum with skipna=False)."""
+        return _signed(sum(effects[i] for i in ids)) if has_previous else "—"
+
     rows, groups = [], []
     for cls, cls_name in CLASSES.items():
         items = [i for i in account.items if i.cls == cls]
         if not items:
             continue
-        cls_total = account.classes.loc[code, cls]
+        cls_total = table["classes"][code][cls]
         groups.append({"name": cls_name, "value": _yi(cls_total), "share": _share(cls_total, total)})
+        ids = [i.id for i in items]
         rows.append({"group": True, "name": cls_name, "value": _yi(cls_total), "share": _share(cls_total, total),
-                     "quantity_effect": _signed(q_eff[[i.id for i in items]].sum(skipna=False)) if has_previous else "—",
-                     "price_effect": _signed(p_eff[[i.id for i in items]].sum(skipna=False)) if has_previous else "—"})
+                     "quantity_effect": effect(q_eff, ids), "price_effect": effect(p_eff, ids)})
         for item in items:
-            value = account.value.loc[code, item.id]
+            value = values[item.id]
             rows.append({
-                "group": False, "id": item.id, "name": item.name, "quantity": _qty(account.quantity.loc[code, item.id]),
-                "unit": item.unit, "price": _price(account.price.loc[code, item.id]), "price_unit": item.price_unit,
+                "group": False, "id": item.id, "name": item.name, "quantity": _qty(quantity[item.id]),
+                "unit": item.unit, "price": _price(price[item.id]), "price_unit": item.price_unit,
                 "value": _yi(value), "share": _share(value, total),
-                "basis": account.basis.loc[code, item.id], "method": item.method_name,
+                "basis": basis[item.id], "method": item.method_name,
                 "formula": item.formula is not None,
-                "quantity_effect": _signed(q_eff[item.id]) if has_previous else "—",
-                "price_effect": _signed(p_eff[item.id]) if has_previous else "—",
+                "quantity_effect": effect(q_eff, [item.id]), "price_effect": effect(p_eff, [item.id]),
             })
     reported = [r["name"] for r in rows if not r["group"] and r["formula"] and r["basis"] != "公式计算"]
     base_year = account.base_year[code] if account.base_year is not None else None
@@ -97,8 +103,8 @@ def county(account: Account | None, catalogue, code: str) -> dict | None:
                       else f"{account.gdp_ratio[code]:.2f}"),
         "previous_total": _yi(previous_total) if has_previous else None,
         "change": _signed(total - previous_total) if has_previous else None,
-        "quantity_effect": _signed(q_eff.sum(skipna=False)) if has_previous else None,
-        "price_effect": _signed(p_eff.sum(skipna=False)) if has_previous else None,
+        "quantity_effect": effect(q_eff, list(q_eff)) if has_previous else None,
+        "price_effect": effect(p_eff, list(p_eff)) if has_previous else None,
         "growth": "—" if pd.isna(account.growth[code]) else f"{account.growth[code]:+.2f}%",
         "realised": _yi(account.realised[code]),
         "conversion": "—" if pd.isna(account.conversion[code]) else f"{account.conversion[code]:.2f}%",
