@@ -286,11 +286,13 @@ def stage(out_dir: Path | str, year: int, version: int, to_render: list[pipeline
 
 def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluation: "Evaluation", *,
             run_date: str, sample: bool, incomplete: bool, renders: RenderCache | None = None,
-            methodology: tuple[pipeline.PlannedReport, str] | None = None) -> tuple[Path, dict]:
+            methodology: tuple[pipeline.PlannedReport, str] | None = None,
+            workbook: tuple[str, bytes] | None = None) -> tuple[Path, dict]:
     """Write the manifest and make the staged version the issued one (an atomic rename): (folder, manifest).
     The methodology report is rendered here (or taken from `renders`, keyed on its whole context), unless
     `methodology` gives it already rendered into the staged folder, with its digest (the flow renders it
-    in the render pool, beside the scorecards)."""
+    in the render pool, beside the scorecards). `workbook` is the analysts' workbook when it was built already
+    (the flow builds it while the reports render)."""
     missing = {r.file_name for r in staged.reports} - set(rendered)
     if missing:
         raise ValueError(f"not rendered: {', '.join(sorted(missing))}")
@@ -305,7 +307,7 @@ def publish(staged: Staged, rendered: dict[str, str], fingerprint: dict, evaluat
         atomic_write(child(staged.folder, pages.FILE), data, make_parents=False)
         manifest["contexts"] = {"file": pages.FILE, "sha256": pages.digest(data)}
     if evaluation.catalogue is not None:  # every version carries the analysts' workbook beside its PDFs
-        name, data = evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
+        name, data = workbook or evaluation.workbook()  # (listed on its own: `outputs` are the documents that are sent)
         atomic_write(child(staged.folder, name), data, make_parents=False)
         manifest["workbook"] = {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
         if methodology is not None:  # the methodology report, for analysts and reviewers (never sent)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -462,6 +463,11 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
         # PDFs rendered earlier from the same contexts (a run that was interrupted) are taken, not rendered again
         renders = RenderCache(cached["result_storage"] / "rendered", CODE)
         rendered, fresh = reuse_rendered(staged.reports, staged.folder, None if cached["refresh_cache"] else renders)
+        # The analysts' workbook is built in a thread while the reports render (at national scale it takes minutes
+        # of one core; the flow's own thread only waits for the render workers meanwhile).
+        books = ThreadPoolExecutor(1, thread_name_prefix="workbook")
+        book = books.submit(evaluation.workbook) if evaluation.catalogue is not None else None
+        books.shutdown(wait=False)
         method = None
         if fresh and on_dask():
             rendered.update(_render_on_dask(fresh, staged.folder, renders))
@@ -475,7 +481,7 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
         folder, manifest = operations.publish(staged, rendered, fingerprint, evaluation, run_date=run_date,
                                               sample=sample, incomplete=bool(problems),
                                               renders=None if cached["refresh_cache"] else renders,
-                                              methodology=method)
+                                              methodology=method, workbook=book.result() if book else None)
     logger.info("issued %s: %d PDFs rendered, %d carried over", folder, len(to_render), len(carried))
 
     publish_run(catalogue, manifest, folder)

@@ -14,7 +14,6 @@ properties carry the run date, so two runs give the same file.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 import pandas as pd
@@ -37,27 +36,52 @@ def _cell(value):
     return formula_safe(value) if isinstance(value, str) else value
 
 
-def _sheet(wb, title: str, header: list[str], rows: list[list], formats: dict[int, str], widths: dict[int, float]):
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+class _Book:
+    """An xlsxwriter workbook written row by row to a temporary file (constant memory: a national workbook has
+    millions of cells), with its formats made once."""
 
-    ws = wb.create_sheet(title)
-    ws.append([formula_safe(h) for h in header])
-    for row in rows:
-        ws.append([_cell(v) for v in row])
-    bold = Font(bold=True, color="FFFFFF")
-    fill = PatternFill("solid", fgColor=_HEADER_FILL)
-    for c in ws[1]:
-        c.font, c.fill = bold, fill
-        c.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    for col, fmt in formats.items():
-        for (c,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
-            c.number_format = fmt
-    for i in range(1, len(header) + 1):
-        ws.column_dimensions[get_column_letter(i)].width = widths.get(i, max(8.0, 2.2 * len(header[i - 1]) + 2))
-    ws.freeze_panes = "A2" if len(header) < 4 else "D2"
-    ws.auto_filter.ref = ws.dimensions
-    return ws
+    def __init__(self, path: str):
+        import xlsxwriter
+
+        # strings are never formulas or links (formula_safe neutralises them for other programs too); NaN is empty
+        self.wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
+                                             "strings_to_urls": False, "strings_to_numbers": False})
+        self.header = self.wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#" + _HEADER_FILL,
+                                          "align": "center", "valign": "vcenter", "text_wrap": True})
+        self._formats: dict[str, object] = {}
+
+    def number(self, fmt: str | None):
+        if fmt is None:
+            return None
+        if fmt not in self._formats:
+            self._formats[fmt] = self.wb.add_format({"num_format": fmt})
+        return self._formats[fmt]
+
+
+def _sheet(book: _Book, title: str, header: list[str], rows: list[list], formats: dict[int, str],
+           widths: dict[int, float]) -> None:
+    ws = book.wb.add_worksheet(title)
+    for i, h in enumerate(header):  # column widths first: a constant-memory sheet writes its columns before its rows
+        ws.set_column(i, i, widths.get(i + 1, max(8.0, 2.2 * len(h) + 2)))
+    ws.write_row(0, 0, [formula_safe(h) for h in header], book.header)
+    fmts = [book.number(formats.get(i + 1)) for i in range(len(header))]
+    r = 0  # rows may be a generator (the largest sheets are never held in memory whole)
+    for r, row in enumerate(rows, 1):
+        for c, value in enumerate(row):
+            value = _cell(value)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                ws.write_string(r, c, value)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value)
+            elif isinstance(value, (int, float)):
+                if value == value and abs(value) != float("inf"):  # NaN and infinities stay empty
+                    ws.write_number(r, c, value, fmts[c])
+            else:
+                ws.write_string(r, c, formula_safe(str(value)))
+    ws.freeze_panes(1, 0 if len(header) < 4 else 3)
+    ws.autofilter(0, 0, max(r, 1), len(header) - 1)
 
 
 PATH_KIND = {"grade": "升至下一等级", "readiness": "达到全部创建信号"}
@@ -198,10 +222,27 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     readiness); facts: the accepted input facts with provenance (county_code, variable_id, value, unit,
     department, original_name, sheet, row, submission_id).
     """
-    from openpyxl import Workbook
+    import tempfile
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    stamp = datetime.fromisoformat(str(info.run_date)[:10])
+    about = [["评价年度", info.year], ["城市", catalogue.city.name], ["生成日期", info.run_date],
+             ["评价配置", catalogue.config_hash[:16]], ["等级划分", "；".join(f"{g.name} ≥{g.min:g}" for g in catalogue.grades)]]
+    if info.sample:
+        about.insert(0, ["说明", SAMPLE_NOTE])
+    with tempfile.TemporaryDirectory(prefix="twomountains-xlsx-") as tmp:
+        path = f"{tmp}/book.xlsx"
+        wb = _Book(path)
+        _sheet(wb, "说明", ["项目", "内容"], about, {}, {1: 14, 2: 90})
+        _sheets(wb, result, catalogue, analysis, facts, progress, gep)
+        wb.wb.set_properties({"title": f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价结果",
+                              "author": catalogue.city.name, "created": stamp})
+        wb.wb.close()
+        with open(path, "rb") as f:
+            data = f.read()
+    return reproducible_xlsx(data, stamp)
+
+
+def _sheets(wb: _Book, result, catalogue, analysis, facts: pd.DataFrame, progress: pd.DataFrame | None, gep) -> None:
     dims = catalogue.dimensions
     names = {c.code: c.name for c in catalogue.counties}
     zone_name = {k: z.name for k, z in catalogue.zone_types.items()}
@@ -226,19 +267,24 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     dim_name = {d.id: d.name for d in dims}
     header = ["县区代码", "县区", "维度", "指标", "单位", "方向", "目标值下限", "目标值上限", "数值",
               "标准化得分", "占综合得分权重", "加权得分", "缺失按最低分计", "适用"]
-    rows = []
-    for code in result.raw.index:
-        for ind in catalogue.indicators:
-            applicable = bool(result.applicable.at[code, ind.id])
-            weight = float(result.weights.at[code, ind.id] * result.dimension_weights.at[code, ind.dimension])
-            rows.append([code, names.get(code, code), dim_name[ind.dimension], ind.name, ind.unit,
-                         "正向" if ind.direction > 0 else "逆向", ind.goalposts[0], ind.goalposts[1],
-                         float(result.raw.at[code, ind.id]) if applicable else None,
-                         float(result.normalised.at[code, ind.id]) if applicable else None,
-                         weight if applicable else None,
-                         float(result.contributions.at[code, ind.id]) if applicable else None,
-                         "是" if bool(result.imputed.at[code, ind.id]) else "否", "是" if applicable else "否"])
-    _sheet(wb, "指标明细", header, rows,
+    def indicator_rows():
+        frames = {name: getattr(result, name).to_dict(orient="index")
+                  for name in ("applicable", "weights", "dimension_weights", "raw", "normalised", "contributions",
+                               "imputed")}
+        for code in result.raw.index:
+            f = {name: frame[code] for name, frame in frames.items()}
+            for ind in catalogue.indicators:
+                applicable = bool(f["applicable"][ind.id])
+                weight = float(f["weights"][ind.id] * f["dimension_weights"][ind.dimension])
+                yield [code, names.get(code, code), dim_name[ind.dimension], ind.name, ind.unit,
+                       "正向" if ind.direction > 0 else "逆向", ind.goalposts[0], ind.goalposts[1],
+                       float(f["raw"][ind.id]) if applicable else None,
+                       float(f["normalised"][ind.id]) if applicable else None,
+                       weight if applicable else None,
+                       float(f["contributions"][ind.id]) if applicable else None,
+                       "是" if bool(f["imputed"][ind.id]) else "否", "是" if applicable else "否"]
+
+    _sheet(wb, "指标明细", header, indicator_rows(),
            {7: "#,##0.##", 8: "#,##0.##", 9: "#,##0.00", 10: "0.0", 11: "0.00%", 12: "0.00"}, {2: 10, 3: 14, 4: 26})
 
     header = ["县区代码", "县区", "信号", "本县区", "要求", "达标所需值", "结果"]
@@ -254,27 +300,14 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     variables = catalogue.variables
     dept = {k: d.name for k, d in catalogue.departments.items()}
     header = ["县区代码", "县区", "变量", "数值", "单位", "报送部门", "文件", "工作表", "行", "提交编号（SHA-256）"]
-    rows = []
-    if facts is not None and not facts.empty:
+    def fact_rows():
+        if facts is None or facts.empty:
+            return
         for f in facts.sort_values(["county_code", "variable_id"]).itertuples(index=False):
             var = variables.get(f.variable_id)
-            rows.append([f.county_code, names.get(f.county_code, f.county_code),
-                         var.name if var is not None else f.variable_id, f.value, f.unit,
-                         dept.get(f.department, f.department), getattr(f, "original_name", None),
-                         f.sheet, int(f.row) if pd.notna(f.row) else None, f.submission_id])
-    _sheet(wb, "数据来源", header, rows, {4: "#,##0.####"}, {3: 24, 6: 12, 7: 36, 10: 66})
+            yield [f.county_code, names.get(f.county_code, f.county_code),
+                   var.name if var is not None else f.variable_id, f.value, f.unit,
+                   dept.get(f.department, f.department), getattr(f, "original_name", None),
+                   f.sheet, int(f.row) if pd.notna(f.row) else None, f.submission_id]
 
-    about = [["评价年度", info.year], ["城市", catalogue.city.name], ["生成日期", info.run_date],
-             ["评价配置", catalogue.config_hash[:16]], ["等级划分", "；".join(f"{g.name} ≥{g.min:g}" for g in catalogue.grades)]]
-    if info.sample:
-        about.insert(0, ["说明", SAMPLE_NOTE])
-    ws = _sheet(wb, "说明", ["项目", "内容"], about, {}, {1: 14, 2: 90})
-    wb.move_sheet(ws, offset=-(len(wb.sheetnames) - 1))
-
-    stamp = datetime.fromisoformat(str(info.run_date)[:10])
-    wb.properties.creator = catalogue.city.name
-    wb.properties.created = wb.properties.modified = stamp
-    wb.properties.title = f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价结果"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return reproducible_xlsx(buffer.getvalue(), stamp)
+    _sheet(wb, "数据来源", header, fact_rows(), {4: "#,##0.####"}, {3: 24, 6: 12, 7: 36, 10: 66})
