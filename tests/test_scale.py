@@ -145,6 +145,9 @@ def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
     floor = national["render_floor"]
     assert floor["scorecards_measured"] == 2 and floor["summaries_measured"] == 1
     assert floor["floor_seconds"] >= max(floor["bare_seconds_per_summary"])
+    before = floor["before_issue_22"]  # the same scorecards drawn with the template as it was before issue 22
+    assert before["bare_seconds_per_scorecard"] > 0 and before["ratio"] == pytest.approx(
+        floor["bare_seconds_per_scorecard"] / before["bare_seconds_per_scorecard"], abs=1e-3)
     memory = national["peak_memory_mib"]
     assert memory["process_tree_pss"] == pytest.approx(sum(memory["pss_at_peak"].values()), abs=0.5)
     assert memory["pss_at_peak"]["flow"] > 50 and memory["pss_at_peak"]["prefect_server"] > 50
@@ -154,7 +157,7 @@ def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
         assert national[key]["value"] > 0 and national[key]["goal"], key
     summary = national["S1_summary_with_map_seconds"]  # the summary as the run draws it, map included
     assert summary["map_areas"] == 3 and summary["missing_boundaries"] == "" and summary["pages"] >= 2
-    assert set(results["goals_met"]) == {"P1", "P3", "P4", "P5", "P6", "S1"}
+    assert set(results["goals_met"]) == {"P1", "P3", "P4", "P5", "P6", "S1", "floor_per_scorecard_over_before"}
     assert results["machine"]["cpus"] == os.cpu_count()
 
 
