@@ -189,13 +189,10 @@ def _bare_before(context: dict) -> float:
     """Seconds bare WeasyPrint takes on a scorecard drawn with the template as it was before issue 22
     (benchmarks/fixtures/scorecard_2026_11: its stylesheet linked from the HTML, as it was then)."""
     import weasyprint
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    from evaluation.reporting.pdf import _charts_for
+    from evaluation.reporting.pdf import _charts_for, _environment
 
-    env = Environment(loader=FileSystemLoader(FIXTURE), autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, keep_trailing_newline=True)
-    html = env.get_template("scorecard.html").render({**context, "charts": _charts_for(context)})
+    html = _environment(FIXTURE).get_template("scorecard.html").render({**context, "charts": _charts_for(context)})
     start = time.perf_counter()
     weasyprint.HTML(string=html, base_url=str(FIXTURE) + "/").write_pdf()
     return time.perf_counter() - start

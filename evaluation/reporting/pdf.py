@@ -104,10 +104,11 @@ class TemplateURLFetcher(URLFetcher):
 
 
 @functools.cache
-def _environment() -> Environment:
-    """The Jinja2 environment, created once per process."""
+def _environment(root: Path = TEMPLATES_DIR) -> Environment:
+    """The Jinja2 environment of a templates folder, created once per process (the bench also draws the
+    scorecard template kept from before issue 22 with it)."""
     return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(root),
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml"),
             default_for_string=True,
