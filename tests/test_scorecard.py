@@ -167,3 +167,31 @@ def test_the_analysts_workbook_has_its_sheets_neutralises_formulas_and_is_byte_i
     cells = [r[6] for r in hostile["数据来源"].iter_rows(min_row=2, values_only=True)]
     assert cells and all(c == "'=HYPERLINK(\"http://x\")" for c in cells)
     assert all(c.data_type != "f" for row in hostile["数据来源"].iter_rows() for c in row)
+
+
+def test_the_workbook_writer_keeps_text_as_text_and_escapes_what_xml_cannot_carry():
+    """evaluation.reporting.xlsx: a formula-like text is prefixed, markup is escaped, characters XML 1.0 cannot
+    carry are written as Excel's _xHHHH_ (a literal "_x0041_" as "_x005F_x0041_", so Excel shows it as typed),
+    NaN is an empty cell, and the same rows give the same bytes."""
+    import io
+    from datetime import datetime
+
+    from openpyxl import load_workbook
+
+    from evaluation.reporting.xlsx import Workbook, column_letter
+
+    assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+    rows = [["a\x01b", 1], ["_x0041_", 2.5], [" lead", float("nan")], ["=1+1", True], ["<b>&</b>", None]]
+
+    def made() -> bytes:
+        book = Workbook(datetime(2024, 3, 1), title="示例", author="陇南市")
+        book.sheet("O'Brien 表", ["文字", "数值"], iter(rows), {2: "0.00"}, {1: 20})
+        return book.close()
+
+    data = made()
+    assert made() == data
+    sheet = load_workbook(io.BytesIO(data))["O'Brien 表"]
+    assert [c.value for c in sheet["A"]] == ["文字", "a_x0001_b", "_x005F_x0041_", " lead", "'=1+1", "<b>&</b>"]
+    assert [c.value for c in sheet["B"]] == ["数值", 1, 2.5, None, True, None]
+    assert sheet["B3"].number_format == "0.00" and sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:B6"
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)

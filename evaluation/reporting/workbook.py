@@ -9,7 +9,8 @@ dimension), 敏感性分析 (Sobol indices of the rank correlation and of each c
 was computed from), 数据来源 (each input
 figure's bureau, file, sheet, row and the sha256 of the submission it came from) and 说明. Every text cell is formula-safe (a leading = + - @ is
 neutralised), and the bytes depend only on the figures: the zip entries and the document
-properties carry the run date, so two runs give the same file.
+properties carry the run date, so two runs give the same file. Written by `xlsx.Workbook`, which streams each
+sheet into the zip (a national workbook has about five million cells).
 """
 
 from __future__ import annotations
@@ -18,70 +19,20 @@ from datetime import datetime
 
 import pandas as pd
 
-from evaluation.exports import formula_safe, reproducible_xlsx
+from evaluation.reporting.xlsx import Workbook
 
 SAMPLE_NOTE = "示例数据：本工作簿由示例数据生成，仅用于演示，不代表任何县区的真实情况。"
-_HEADER_FILL = "1F6F5C"
 
 
 def file_name(city: str, year: int) -> str:
     return f"{city}_{year}_评价结果.xlsx"
 
 
-def _cell(value):
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    return formula_safe(value) if isinstance(value, str) else value
-
-
-class _Book:
-    """An xlsxwriter workbook written row by row to a temporary file (constant memory: a national workbook has
-    millions of cells), with its formats made once."""
-
-    def __init__(self, path: str):
-        import xlsxwriter
-
-        # strings are never formulas or links (formula_safe neutralises them for other programs too); NaN is empty
-        self.wb = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False,
-                                             "strings_to_urls": False, "strings_to_numbers": False})
-        self.header = self.wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": "#" + _HEADER_FILL,
-                                          "align": "center", "valign": "vcenter", "text_wrap": True})
-        self._formats: dict[str, object] = {}
-
-    def number(self, fmt: str | None):
-        if fmt is None:
-            return None
-        if fmt not in self._formats:
-            self._formats[fmt] = self.wb.add_format({"num_format": fmt})
-        return self._formats[fmt]
-
-
-def _sheet(book: _Book, title: str, header: list[str], rows: list[list], formats: dict[int, str],
+def _sheet(book: Workbook, title: str, header: list[str], rows, formats: dict[int, str],
            widths: dict[int, float]) -> None:
-    ws = book.wb.add_worksheet(title)
-    for i, h in enumerate(header):  # column widths first: a constant-memory sheet writes its columns before its rows
-        ws.set_column(i, i, widths.get(i + 1, max(8.0, 2.2 * len(h) + 2)))
-    ws.write_row(0, 0, [formula_safe(h) for h in header], book.header)
-    fmts = [book.number(formats.get(i + 1)) for i in range(len(header))]
-    r = 0  # rows may be a generator (the largest sheets are never held in memory whole)
-    for r, row in enumerate(rows, 1):
-        for c, value in enumerate(row):
-            value = _cell(value)
-            if value is None:
-                continue
-            if isinstance(value, str):
-                ws.write_string(r, c, value)
-            elif isinstance(value, bool):
-                ws.write_boolean(r, c, value)
-            elif isinstance(value, (int, float)):
-                if value == value and abs(value) != float("inf"):  # NaN and infinities stay empty
-                    ws.write_number(r, c, value, fmts[c])
-            else:
-                ws.write_string(r, c, formula_safe(str(value)))
-    ws.freeze_panes(1, 0 if len(header) < 4 else 3)
-    ws.autofilter(0, 0, max(r, 1), len(header) - 1)
+    """A sheet with a frozen header row (and its first three columns, when it has more than three); rows may be a
+    generator (the largest sheets are never held in memory whole)."""
+    book.sheet(title, header, rows, formats, widths, freeze_columns=0 if len(header) < 4 else 3)
 
 
 PATH_KIND = {"grade": "升至下一等级", "readiness": "达到全部创建信号"}
@@ -222,27 +173,18 @@ def build(result, catalogue, info, analysis, facts: pd.DataFrame, *, progress: p
     readiness); facts: the accepted input facts with provenance (county_code, variable_id, value, unit,
     department, original_name, sheet, row, submission_id).
     """
-    import tempfile
-
     stamp = datetime.fromisoformat(str(info.run_date)[:10])
     about = [["评价年度", info.year], ["城市", catalogue.city.name], ["生成日期", info.run_date],
              ["评价配置", catalogue.config_hash[:16]], ["等级划分", "；".join(f"{g.name} ≥{g.min:g}" for g in catalogue.grades)]]
     if info.sample:
         about.insert(0, ["说明", SAMPLE_NOTE])
-    with tempfile.TemporaryDirectory(prefix="twomountains-xlsx-") as tmp:
-        path = f"{tmp}/book.xlsx"
-        wb = _Book(path)
-        _sheet(wb, "说明", ["项目", "内容"], about, {}, {1: 14, 2: 90})
-        _sheets(wb, result, catalogue, analysis, facts, progress, gep)
-        wb.wb.set_properties({"title": f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价结果",
-                              "author": catalogue.city.name, "created": stamp})
-        wb.wb.close()
-        with open(path, "rb") as f:
-            data = f.read()
-    return reproducible_xlsx(data, stamp)
+    wb = Workbook(stamp, title=f"{info.year}年度{catalogue.city.name}“两山”转化绩效评价结果", author=catalogue.city.name)
+    _sheet(wb, "说明", ["项目", "内容"], about, {}, {1: 14, 2: 90})
+    _sheets(wb, result, catalogue, analysis, facts, progress, gep)
+    return wb.close()
 
 
-def _sheets(wb: _Book, result, catalogue, analysis, facts: pd.DataFrame, progress: pd.DataFrame | None, gep) -> None:
+def _sheets(wb: Workbook, result, catalogue, analysis, facts: pd.DataFrame, progress: pd.DataFrame | None, gep) -> None:
     dims = catalogue.dimensions
     names = {c.code: c.name for c in catalogue.counties}
     zone_name = {k: z.name for k, z in catalogue.zone_types.items()}
