@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from evaluation.catalogue import Catalogue
@@ -85,6 +84,37 @@ class Analysis:
     audit: object | None = None  # index.audit.IndexAudit: coherence per dimension, flags, spread
     sensitivity: object | None = None  # index.sensitivity.IndexSensitivity: Sobol indices
     paths: dict | None = None  # county -> {"grade": Path, "readiness": Path} (index.paths)
+
+    def county_row(self, frame: str, code: str) -> dict | None:
+        """A county's row of `frame` ("progress", "previous_raw", "uncertainty") as a dict (None: no such frame or
+        row). Each frame is turned into dicts once: planning looks every county up in each."""
+        table = getattr(self, frame)
+        if table is None:
+            return None
+        key = "_rows_" + frame
+        rows = self.__dict__.get(key)
+        if rows is None:
+            rows = self.__dict__[key] = table.to_dict("index")
+        return rows.get(code)
+
+    def indicator_history(self, code: str) -> tuple[list[int], dict[str, list]] | None:
+        """The county's normalised score per indicator over the years: (years, {indicator: scores})."""
+        if self.indicator_trend is None:
+            return None
+        histories = self.__dict__.get("_rows_history")
+        if histories is None:  # from one array (a DataFrame per county cost about 2 ms each)
+            table = self.indicator_trend
+            years = [int(y) for y in table.index.get_level_values(0)]
+            values = table.to_numpy(dtype=float)
+            columns = list(table.columns)
+            histories = self.__dict__["_rows_history"] = {
+                county: ([years[i] for i in rows], dict(zip(columns, values[rows].T.tolist())))
+                for county, rows in table.groupby(level="county_code", sort=False).indices.items()}
+        return histories[code]
+
+    def __getstate__(self) -> dict:
+        # the row caches are rebuilt where needed, never pickled
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_rows_")}
 
 
 COUNT_UNITS = frozenset({"个", "项", "家", "处", "座", "人", "人次"})
@@ -191,12 +221,18 @@ def rating(catalogue: Catalogue, score: float) -> dict:
 def trend_category(catalogue: Catalogue, years: list[int], scores: list[float]) -> str | None:
     """improving / moderately_improving / stagnating / declining from the least-squares slope of the
     normalised scores (points a year); None with fewer than two years."""
-    points = [(y, s) for y, s in zip(years, scores) if s is not None and not pd.isna(s)]
+    points = [(float(y), float(s)) for y, s in zip(years, scores) if s is not None and not pd.isna(s)]
     if len(points) < 2:
         return None
-    xs = np.array([p[0] for p in points], dtype=float)
-    ys = np.array([p[1] for p in points], dtype=float)
-    slope = float(np.polyfit(xs - xs.mean(), ys, 1)[0])
+    # the least-squares slope in closed form (np.polyfit on three points cost about 0.1 ms, per indicator and county)
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    # rounded, so that a slope exactly on a threshold (scores are given to a few decimals) is on it, not a rounding
+    # error either side
+    slope = round(sum((x - mean_x) * (y - mean_y) for x, y in points) / spread, 9)
     t = catalogue.method.ratings.trend
     if slope >= t.improving:
         return "improving"
@@ -247,16 +283,14 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
     dims = catalogue.dimensions
     zone_avg = result.zone_means().loc[county.zone]
     # the county's row of each frame, read once (300 reports x 270 single-cell lookups took seconds)
-    raw, normalised, contributions = (f.loc[code].to_dict() for f in (result.raw, result.normalised, result.contributions))
-    applicable, imputed, weights = (f.loc[code].to_dict() for f in (result.applicable, result.imputed, result.weights))
-    dim_scores, dim_weights = (f.loc[code].to_dict() for f in (result.dimension_scores, result.dimension_weights))
-    progress = analysis.progress.loc[code].to_dict() if analysis.progress is not None else None
-    previous = (analysis.previous_raw.loc[code].to_dict()
-                if analysis.previous_raw is not None and code in analysis.previous_raw.index else None)
-    history = None
-    if analysis.indicator_trend is not None:
-        mine = analysis.indicator_trend.xs(code, level="county_code")
-        history = ([int(y) for y in mine.index], mine.to_dict("list"))
+    raw, normalised, contributions = (result.county_row(f, code) for f in ("raw", "normalised", "contributions"))
+    applicable, imputed, weights = (result.county_row(f, code) for f in ("applicable", "imputed", "weights"))
+    dim_scores, dim_weights = (result.county_row(f, code) for f in ("dimension_scores", "dimension_weights"))
+    progress = analysis.county_row("progress", code)
+    if analysis.progress is not None and progress is None:
+        raise KeyError(code)
+    previous = analysis.county_row("previous_raw", code)
+    history = analysis.indicator_history(code)
     dim_rows = [
         {
             "id": d.id,
@@ -269,7 +303,9 @@ def county_context(result: ScoreResult, catalogue: Catalogue, code: str, info: R
         }
         for d in dims
     ]
-    unc = analysis.uncertainty.loc[code] if analysis.uncertainty is not None else None
+    unc = analysis.county_row("uncertainty", code)
+    if analysis.uncertainty is not None and unc is None:
+        raise KeyError(code)
     checks = (analysis.readiness or {}).get(code, [])
     dim_name = {d.id: f"{d.id} {d.name}" for d in dims}
     rows, not_applicable, notes = [], [], list(info.notes)

@@ -34,8 +34,7 @@ def points_available(result, catalogue, code: str, n: int = 5) -> list[Gain]:
     method = catalogue.method.normalise
     # the county's rows as dicts: one lookup per frame, not one pandas lookup per cell
     raw, normalised, applicable, weights, dim_weights = (
-        f.loc[code].to_dict() for f in (result.raw, result.normalised, result.applicable, result.weights,
-                                         result.dimension_weights))
+        result.county_row(f, code) for f in ("raw", "normalised", "applicable", "weights", "dimension_weights"))
     gains = []
     for ind in catalogue.indicators:
         if not applicable[ind.id]:
