@@ -14,7 +14,7 @@ from evaluation.catalogue import Catalogue
 from evaluation.ingest import Submission, clip, clip_list, stated_year
 from evaluation.validation.gate import Gate, default_gate
 from evaluation.validation.report import Finding, ValidationReport
-from evaluation.validation.suites import CHANGE, COUNTY_COLUMNS, KNOWN, LISTED, PREVIOUS, SUITES_DIR, suite_for
+from evaluation.validation.suites import CHANGE, COLUMNS_CHECK, COUNTY_COLUMNS, KNOWN, LISTED, PREVIOUS, SUITES_DIR, suite_for
 
 SAME_AS_PREVIOUS = "全部数值与上年已采用数据完全相同，疑似误报上年数据"
 
@@ -102,15 +102,21 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
     if previous is not None and _same_as_previous(frame, catalogue, sub.department):
         findings.append(Finding("error", SAME_AS_PREVIOUS, "", [], [], "same_as_previous",
                                 f"{sub.year} 年的数据" if sub.year else "本年度的数据"))
-    # a column the table lacks is reported once, by expect_column_to_exist, not by every rule on it
+    # a column the table lacks is reported once, by the check of the table's columns, not by every rule on it
     absent = {v.id for v in catalogue.department_variables(sub.department) if v.id not in sub.table.columns}
     for outcome in gate.run(frame, suite):
         if outcome["success"]:
             continue
+        if outcome["type"] == COLUMNS_CHECK:  # one finding per missing column, named by its header
+            severity = "warning" if outcome["severity"] in ("warning", "info") else "error"
+            for column in [v.id for v in catalogue.department_variables(sub.department) if v.id in outcome["missing"]]:
+                header = headers.get(column, column)
+                findings.append(Finding(severity, f"必须有“{header}”列", header, [], [], COLUMNS_CHECK, f"列“{header}”"))
+            continue
         kwargs = outcome["kwargs"]
         column = kwargs.get("column") or kwargs.get("column_A", "")
         involved = {str(kwargs.get(k, "")).removesuffix(CHANGE) for k in ("column", "column_A", "column_B")}
-        if outcome["type"] != "expect_column_to_exist" and involved & absent:
+        if involved & absent:
             continue
         rows: list[int] = []
         found: list[str] = []
@@ -141,9 +147,8 @@ def validate_submission(sub: Submission, catalogue: Catalogue, *, previous: pd.D
             if rows and not keep:
                 continue
             rows, found = [r for r, _ in keep], [v for _, v in keep]
-        if outcome["exception"] and outcome["type"] != "expect_column_to_exist":
-            if column not in frame.columns:
-                continue  # the missing column is reported once, by expect_column_to_exist
+        if outcome["exception"] and column not in frame.columns:
+            continue  # the missing column is reported once, by the check of the table's columns
         severity = "warning" if outcome["severity"] in ("warning", "info") else "error"
         header = headers.get(column, column)
         if "column_B" in kwargs:

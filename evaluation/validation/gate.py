@@ -146,6 +146,7 @@ class Gate:
                 "success": bool(r.success),
                 "index": list(details.get("unexpected_index_list") or []),
                 "values": list(details.get("unexpected_list") or []),
+                "missing": list(((details.get("details") or {}).get("mismatched") or {}).get("missing") or []),
                 "exception": bool((r.exception_info or {}).get("raised_exception", False)),
             })
         return outcomes
