@@ -1,6 +1,6 @@
 """`make bench`: every performance figure, written to benchmarks/results.json.
 
-    python benchmarks/bench.py                 # full: 2,844 synthetic counties (about 30 min here)
+    python benchmarks/bench.py                 # full: 2,844 synthetic counties (about 50 min on 2 cores)
     python benchmarks/bench.py --scale 300     # a quick run
     make bench SCALE=300
 
