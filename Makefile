@@ -33,7 +33,7 @@ stop:
 
 # Stage timings, written to benchmarks/results.json.
 bench: setup
-	$(VENV)/bin/python benchmarks/bench.py $(if $(SCALE),--scale $(SCALE))
+	$(VENV)/bin/python benchmarks/bench.py $(if $(SCALE),--scale $(SCALE)) $(if $(PROFILE),--profile $(PROFILE))
 
 # Regenerate the illustrative sample data (deterministic) and the GX suites.
 sample: setup

@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "audit: only the audit, Sobol and path timings at --scale counties; "
                              "gep: only the GEP accounting at --scale counties x 3 years")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="also write pyinstrument profiles of the national run and of the correction into DIR "
+                             "(full_run.txt, correction.txt; sampling costs the flow's process a few per cent)")
     args = parser.parse_args(argv)
     if args.scale < 2:
         parser.error("--scale must be at least 2")
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("[bench] Longnan cached re-run and correction", flush=True)
         results["cached_rerun"] = cached_rerun()
     results["national"] = scale.national(args.scale, home / "national", floor_sample=args.floor_sample,
-                                         speedup_reports=args.speedup_reports)
+                                         speedup_reports=args.speedup_reports, profile_dir=args.profile)
     results["goals_met"] = scale.met(results["national"], demo["seconds"] if demo else None)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     scale.save(results, args.out)

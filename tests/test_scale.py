@@ -129,7 +129,8 @@ def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(prefect_home(tmp_path / "prefect"))}
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--scale", "3", "--only", "national",
-                           "--floor-sample", "2", "--speedup-reports", "2", "--out", str(out)],
+                           "--floor-sample", "2", "--speedup-reports", "2", "--out", str(out),
+                           "--profile", str(tmp_path / "profiles")],
                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text(encoding="utf-8"))
@@ -159,6 +160,8 @@ def test_bench_at_a_tiny_scale_reports_every_goal(tmp_path):
     assert summary["map_areas"] == 3 and summary["missing_boundaries"] == "" and summary["pages"] >= 2
     assert set(results["goals_met"]) == {"P1", "P3", "P4", "P5", "P6", "S1", "floor_per_scorecard_over_before"}
     assert results["machine"]["cpus"] == os.cpu_count()
+    for run in ("full_run", "correction"):  # --profile: where each run's time went, by call
+        assert "annual_evaluation" in (tmp_path / "profiles" / f"{run}.txt").read_text(encoding="utf-8"), run
 
 
 def test_a_national_summary_lists_the_first_and_last_counties_and_attaches_the_full_ranking(tmp_path):
