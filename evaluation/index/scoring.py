@@ -114,8 +114,24 @@ class IndexSpec:
         return engine.load_coin(data.rename_axis("uCode").reset_index(), self.meta())
 
 
+class RowCache:
+    """Mixin for result objects that planning reads county by county: `_cached_rows(name, build)` keeps what
+    `build()` returns (a frame turned into dicts, say) on the object, built once; the caches are never pickled,
+    so a persisted or travelling result stays small and rebuilds them where needed."""
+
+    def _cached_rows(self, name: str, build):
+        key = "_rows_" + name
+        rows = self.__dict__.get(key)
+        if rows is None:
+            rows = self.__dict__[key] = build()  # through __dict__: frozen dataclasses use this too
+        return rows
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_rows_")}
+
+
 @dataclass
-class ScoreResult:
+class ScoreResult(RowCache):
     """Every stage of the index for one year; all frames are indexed by county code, sorted."""
 
     zones: pd.Series  # county -> zone type
@@ -156,15 +172,7 @@ class ScoreResult:
     def county_row(self, frame: str, code: str) -> dict:
         """One county's row of a frame ("raw", "normalised", ...) as a dict. Each frame is turned into dicts once:
         planning 2,844 scorecards looked rows up with pandas about 30,000 times (some seconds)."""
-        key = "_rows_" + frame
-        rows = self.__dict__.get(key)
-        if rows is None:
-            rows = self.__dict__[key] = getattr(self, frame).to_dict("index")
-        return rows[code]
-
-    def __getstate__(self) -> dict:
-        # the row caches are rebuilt where needed, never pickled (a persisted or travelling result stays small)
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_rows_")}
+        return self._cached_rows(frame, lambda: getattr(self, frame).to_dict("index"))[code]
 
     def zone_means(self) -> pd.DataFrame:
         """Mean dimension scores per zone type (for "county vs its zone" charts; computed once)."""

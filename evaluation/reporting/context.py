@@ -12,7 +12,7 @@ import pandas as pd
 from evaluation.catalogue import Catalogue
 from evaluation.index.explain import strengths_weaknesses
 from evaluation.index.readiness import Check, is_ready
-from evaluation.index.scoring import ScoreResult
+from evaluation.index.scoring import RowCache, ScoreResult
 
 SAMPLE_LABEL = "示例数据"
 INCOMPLETE_LABEL = "未完整（临时）"
@@ -71,7 +71,7 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Analysis:
+class Analysis(RowCache):
     """What the engine says beyond the scores: rank stability, readiness, progress."""
 
     uncertainty: pd.DataFrame | None = None  # county -> rank_p05, rank_median, rank_p95, zone_rank_*
@@ -91,30 +91,22 @@ class Analysis:
         table = getattr(self, frame)
         if table is None:
             return None
-        key = "_rows_" + frame
-        rows = self.__dict__.get(key)
-        if rows is None:
-            rows = self.__dict__[key] = table.to_dict("index")
-        return rows.get(code)
+        return self._cached_rows(frame, lambda: table.to_dict("index")).get(code)
 
     def indicator_history(self, code: str) -> tuple[list[int], dict[str, list]] | None:
         """The county's normalised score per indicator over the years: (years, {indicator: scores})."""
         if self.indicator_trend is None:
             return None
-        histories = self.__dict__.get("_rows_history")
-        if histories is None:  # from one array (a DataFrame per county cost about 2 ms each)
-            table = self.indicator_trend
-            years = [int(y) for y in table.index.get_level_values(0)]
-            values = table.to_numpy(dtype=float)
-            columns = list(table.columns)
-            histories = self.__dict__["_rows_history"] = {
-                county: ([years[i] for i in rows], dict(zip(columns, values[rows].T.tolist())))
-                for county, rows in table.groupby(level="county_code", sort=False).indices.items()}
-        return histories[code]
+        return self._cached_rows("history", self._indicator_histories)[code]
 
-    def __getstate__(self) -> dict:
-        # the row caches are rebuilt where needed, never pickled
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_rows_")}
+    def _indicator_histories(self) -> dict:
+        # from one array (a DataFrame per county cost about 2 ms each)
+        table = self.indicator_trend
+        years = [int(y) for y in table.index.get_level_values(0)]
+        values = table.to_numpy(dtype=float)
+        columns = list(table.columns)
+        return {county: ([years[i] for i in rows], dict(zip(columns, values[rows].T.tolist())))
+                for county, rows in table.groupby(level="county_code", sort=False).indices.items()}
 
 
 COUNT_UNITS = frozenset({"个", "项", "家", "处", "座", "人", "人次"})
