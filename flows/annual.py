@@ -428,8 +428,9 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
     if problems and not allow_incomplete:
         message = (f"{year}年度数据不完整，未出具评价报告。以下部门的数据需要补齐或更正"
                    f"（如确需先出具临时报告，请使用 --allow-incomplete）：\n" + "\n".join(problems))
-        logger.error(message)
-        return Failed(message=message, data={"status": "refused", "problems": problems})
+        logger.error(message, extra={"console": False})  # the command line prints the list itself
+        return Failed(message=f"{year}年度数据不完整（{len(problems)} 个部门），未出具评价报告",
+                      data={"status": "refused", "problems": problems})
 
     fingerprint = pipeline.input_fingerprint(intakes, catalogue, CODE, allow_incomplete=allow_incomplete, history=before)
     with versions.year_lock(out, year):  # held since the run started (re-entrant): the version is decided here

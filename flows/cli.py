@@ -16,10 +16,13 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+
+from flows import clizh
 from rich.table import Table
 
 from evaluation.errors import ExitCode, Unreachable, UserError, exit_codes_help, find_user_error
 
+clizh.install()  # click's and typer's own messages and help headings in Chinese, wrapped by display width
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -31,8 +34,6 @@ app = typer.Typer(
 # (a "[/]" in a county name must not be read as a closing tag). Styles are passed as style=.
 console = Console(markup=False, highlight=False)
 err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _load_catalogue(config_dir: Optional[Path]):
@@ -48,8 +49,8 @@ def _load_catalogue(config_dir: Optional[Path]):
 @app.command()
 def run(
     year: int = typer.Option(..., "--year", help="评价年度 / evaluation year"),
-    data: Path = typer.Option(REPO / "data" / "sample", "--data", help="数据目录（含 <年度>/ 子目录）/ data folder"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告输出目录 / output folder"),
+    data: Optional[Path] = typer.Option(None, "--data", help="数据目录，含各年度子目录（默认：工作区的 data/）/ data folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告输出目录（默认：工作区的 reports/）/ output folder"),
     allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
                                           help="数据不完整时仍出具临时报告 / issue provisional reports"),
     run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
@@ -71,7 +72,8 @@ def run(
             err.print(f"--run-date 必须是 YYYY-MM-DD 格式，收到：{run_date}", style="red")
             raise typer.Exit(2) from None
     if not data.is_dir():
-        err.print(f"数据目录不存在：{data}", style="red")
+        err.print(f"数据目录不存在：{data}。请用 --data 指定，或在工作区的 twomountains.yaml 中设置 data"
+                  "（见 README“工作区”）。", style="red")
         raise typer.Exit(2)
     catalogue = _load_catalogue(config_dir)  # fail fast, with a clear message, before Prefect starts
     _check_dask(dask_address)
@@ -183,7 +185,7 @@ def _evaluate(*, year: int, data: Path, out: Path, run_date: Optional[str], allo
     if status == "error":  # a failure the user can fix, already in words
         raise UserError(outcome["message"], ExitCode(outcome["code"]))
     if status == "refused":
-        err.print("数据不完整，未出具评价报告：", style="red")
+        err.print(f"数据不完整，未出具评价报告（报送目录：{data / str(year)}）：", style="red")
         for line in outcome.get("problems", []):
             err.print(f"  - {line}")
         err.print("如确需先出具临时报告，请加 --allow-incomplete（报告将标注“未完整（临时）”）。")
@@ -219,8 +221,8 @@ def correct(
     department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
     year: int = typer.Option(..., "--year", help="数据年度 / year of the data"),
     reason: str = typer.Option(..., "--reason", help="更正原因（写入修订说明）/ why it is corrected"),
-    data: Path = typer.Option(REPO / "data" / "sample", "--data", help="数据目录 / data folder"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告输出目录 / output folder"),
+    data: Optional[Path] = typer.Option(None, "--data", help="数据目录（默认：工作区的 data/）/ data folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告输出目录（默认：工作区的 reports/）/ output folder"),
     run_date: Optional[str] = typer.Option(None, "--run-date", help="报告日期 YYYY-MM-DD（默认今天）/ report date"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
@@ -288,7 +290,7 @@ def distribute(
     version: Optional[int] = typer.Option(None, "--version", help="报告版本（默认最新）/ version (default: latest)"),
     channel: str = typer.Option("outbox", "--channel", help="outbox 发件箱（默认）或 email 邮件 / outbox or email"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只列出将发送的内容 / only show what would be sent"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     outbox: Optional[Path] = typer.Option(None, "--outbox", help="发件箱目录（默认 <out>/outbox）/ outbox folder"),
     recipients: Optional[Path] = typer.Option(None, "--recipients", help="收件人配置（默认 config/recipients.yaml）/ recipients file"),
     smtp_secret: Optional[str] = typer.Option(None, "--smtp-secret", help="存放邮件登录信息的 Prefect Secret 名称 / Prefect Secret block with the SMTP login"),
@@ -376,6 +378,20 @@ def distribute(
         raise typer.Exit(code)
 
 
+def _county_code(catalogue, text: str) -> str:
+    """A county's code from its code, full name or short name (武都区, 武都); refused in words when no county or
+    more than one (two provinces may both have a 朝阳区) answers to it."""
+    text = text.strip()
+    matches = sorted({c.code for c in catalogue.counties if text in (c.code, c.name, c.short)})
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UserError(f"未知县区：{text}（可填县区代码或名称，如 {catalogue.counties[0].code} 或 "
+                        f"{catalogue.counties[0].name}）", ExitCode.USAGE)
+    named = "、".join(f"{catalogue.county(code).name} {code}" for code in matches[:10])
+    raise UserError(f"“{text}”对应多个县区：{named}。请改用县区代码。", ExitCode.USAGE)
+
+
 def _state_data(state) -> dict:
     """The dict a flow returned, or {"status": "failed", "exception": ...} when it crashed."""
     data = getattr(state, "data", None)
@@ -414,10 +430,12 @@ def suites(
 @app.command()
 def validate(
     file: Path = typer.Argument(..., help="要校验的数据文件（xlsx 或 csv）/ the table to check"),
-    department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
+    department: Optional[str] = typer.Option(
+        None, "--department", help="部门代码，如 stats、eco（默认按文件名中的部门名称判断）/ department id"),
     year: Optional[int] = typer.Option(None, "--year", help="报送年度（默认取文件名中的年份）/ year"),
     html: bool = typer.Option(False, "--html", help="同时在文件旁生成 HTML 校验报告 / also write an HTML report"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录（读取上年已采用数据）/ report folder"),
+    with_gx: bool = typer.Option(False, "--gx", help="用 Great Expectations 校验（与正式评价同一引擎，多用几秒）/ check with GX"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录，读取上年已采用数据（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
@@ -429,13 +447,23 @@ def validate(
     from evaluation.validation import name_year
 
     catalogue = _load_catalogue(config_dir)
+    known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items() if k in catalogue.sources)
+    if department is None:
+        department = _department_from_name(catalogue, file.name)
+        if department is None:
+            raise UserError(f"从文件名看不出是哪个部门的表，请用 --department 指定。可选：{known}", ExitCode.USAGE)
+        console.print(f"按文件名判断为{catalogue.departments[department].name}（{department}）的表。")
     if department not in catalogue.sources:
-        known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
         err.print(f"未知部门：{department}。可选：{known}", style="red")
         raise typer.Exit(2)
     year = year if year is not None else (name_year(file.name) or 0)
     with _existing_ledger(out, ledger) as book:  # last year's accepted values, when a ledger exists
-        intake = operations.check_file(catalogue, department, year, file, ledger=book if year else None)
+        # the same suite as the boundary's, evaluated in pandas (precheck.py: a test holds both to the same
+        # outcomes), unless --gx asks for GX itself
+        from evaluation.validation.precheck import PrecheckGate
+
+        intake = operations.check_file(catalogue, department, year, file, ledger=book if year else None,
+                                       gate=None if with_gx else PrecheckGate())
     if intake.report is None:
         console.print(f"{catalogue.departments[department].name}《{file.name}》无法读取：{intake.message}", markup=False,
                       soft_wrap=True)
@@ -449,6 +477,14 @@ def validate(
         atomic_write(target, report.html().encode("utf-8"))  # replaces an existing link, never writes through it
         console.print(f"HTML 校验报告：{target}", markup=False)
     raise typer.Exit(0 if report.accepted else 1)
+
+
+def _department_from_name(catalogue, name: str) -> Optional[str]:
+    """The one bureau whose name (统计局) the file name contains; None when none or several do."""
+    found = {key: d.name for key, d in catalogue.departments.items() if key in catalogue.sources and d.name in name}
+    # 生态环境局 in a name also contains a 环境局, were there one: the longer name is the one meant
+    found = [key for key, text in found.items() if not any(text != other and text in other for other in found.values())]
+    return found[0] if len(found) == 1 else None
 
 
 @contextlib.contextmanager
@@ -511,7 +547,9 @@ def index(
 def template(
     department: str = typer.Option(..., "--department", help="部门代码，如 stats、eco / department id"),
     year: int = typer.Option(..., "--year", help="填报年度 / year"),
-    output: Path = typer.Option(..., "-o", "--output", help="输出的 xlsx 文件 / output .xlsx"),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output",
+        help="输出的 xlsx 文件（默认：当前目录下报送目录要求的文件名）/ output .xlsx (default: the drop folder's name)"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
     """生成部门数据填报表（xlsx）/ Write a bureau's submission form."""
@@ -522,6 +560,10 @@ def template(
         known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items())
         err.print(f"未知部门：{department}。可选：{known}", style="red")
         raise typer.Exit(2)
+    source = catalogue.sources.get(department)
+    expected = source.file_name(year) if source is not None and source.kind == "folder" else ""
+    if output is None:
+        output = Path(expected or f"{catalogue.departments[department].name}_{int(year)}年填报表.xlsx")
     if output.suffix.lower() != ".xlsx":
         err.print("输出文件名须以 .xlsx 结尾。", style="red")
         raise typer.Exit(2)
@@ -532,15 +574,17 @@ def template(
 
     atomic_write(output, make_form(catalogue, department, year))
     console.print(f"已生成 {catalogue.departments[department].name} {year} 年度填报表：{output}")
+    if expected and output.name != expected:
+        console.print(f"注意：放入报送目录时，文件名须为“{expected}”。")
 
 
 @app.command()
 def history(
     year: Optional[int] = typer.Option(None, "--year", help="评价年度 / year"),
-    county: Optional[str] = typer.Option(None, "--county", help="县区代码，列出该县区每个数据的来源 / county code"),
+    county: Optional[str] = typer.Option(None, "--county", help="县区代码或名称，列出该县区每个数据的来源 / county code or name"),
     audit: bool = typer.Option(False, "--audit", help="列出报送门户的操作记录（谁、做了什么、何时、从哪里）/ the portal's audit trail"),
     limit: int = typer.Option(200, "--limit", help="--audit 列出的条数 / audit lines shown"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="报送台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
@@ -555,9 +599,8 @@ def history(
         raise UserError("请用 --year 给出年度（或用 --audit 列出门户操作记录）。", ExitCode.USAGE)
 
     catalogue = _load_catalogue(config_dir)
-    if county is not None and county not in {c.code for c in catalogue.counties}:
-        err.print(f"未知县区代码：{county}", style="red")
-        raise typer.Exit(2)
+    if county is not None:
+        county = _county_code(catalogue, county)
     issued = bool(versions.versions(out, year))  # the delivery ledger is opened (and made) only once there is one
     with open_ledger(out, ledger) as book, (open_deliveries(out, ledger) if issued else contextlib.nullcontext()) as sent:
         found = operations.history(book, sent, out, year, county)
@@ -690,7 +733,7 @@ def users_add(
     department: Optional[str] = typer.Option(None, "--department", help="部门代码（bureau 账户必填），如 stats、eco"),
     name: str = typer.Option("", "--name", help="姓名 / display name"),
     password: Optional[str] = typer.Option(None, "--password", help="初始密码（省略则提示输入，或从标准输入读取一行）"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录（账户保存在其台账数据库中）/ report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录，账户保存在其台账中（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
 ) -> None:
@@ -712,7 +755,7 @@ def users_add(
 
 @users_app.command("list")
 def users_list(
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
 ) -> None:
     """列出门户账户 / List portal accounts."""
@@ -744,7 +787,7 @@ def _change(username: str, out: Path, ledger: Optional[str], action: str, change
 @users_app.command("disable")
 def users_disable(
     username: str = typer.Argument(..., help="用户名 / user name"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
 ) -> None:
     """停用账户（立即退出所有会话）/ Disable an account."""
@@ -755,7 +798,7 @@ def users_disable(
 @users_app.command("enable")
 def users_enable(
     username: str = typer.Argument(..., help="用户名 / user name"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
 ) -> None:
     """重新启用账户 / Enable an account again."""
@@ -767,7 +810,7 @@ def users_enable(
 def users_reset_password(
     username: str = typer.Argument(..., help="用户名 / user name"),
     password: Optional[str] = typer.Option(None, "--password", help="新密码（省略则提示输入，或从标准输入读取一行）"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
 ) -> None:
     """重置密码（解除登录锁定，原有会话失效）/ Reset a password."""
@@ -780,8 +823,8 @@ def users_reset_password(
 def web(
     host: str = typer.Option("127.0.0.1", "--host", help="监听地址 / address to listen on"),
     port: int = typer.Option(8000, "--port", help="端口 / port"),
-    data: Path = typer.Option(REPO / "data" / "sample", "--data", help="数据目录 / data folder"),
-    out: Path = typer.Option(REPO / "reports", "--out", help="报告目录 / report folder"),
+    data: Optional[Path] = typer.Option(None, "--data", help="数据目录（默认：工作区的 data/）/ data folder"),
+    out: Optional[Path] = typer.Option(None, "--out", help="报告目录（默认：工作区的 reports/）/ report folder"),
     ledger: Optional[str] = typer.Option(None, "--ledger", help="台账数据库 URL / ledger URL"),
     config_dir: Optional[Path] = typer.Option(None, "--config", help="配置目录 / config folder"),
     max_upload_mb: int = typer.Option(20, "--max-upload-mb", help="上传文件大小上限（MB）/ upload limit"),
@@ -809,6 +852,22 @@ def web(
     uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
+def _from_workspace(kwargs: dict) -> None:
+    """Fill the folders and ledger a command was not given from the workspace (evaluation/workspace.py)."""
+    wanted = [k for k in ("data", "out", "config_dir", "ledger") if k in kwargs and kwargs[k] is None]
+    if not wanted:
+        return
+    from evaluation.catalogue import default_config_dir
+    from evaluation.workspace import find
+
+    ws = find()
+    found = {"data": ws.data, "out": ws.reports, "ledger": ws.ledger,
+             # the bundled catalogue stays "no --config", as before
+             "config_dir": ws.config if ws.config and ws.config != default_config_dir().resolve() else None}
+    for key in wanted:
+        kwargs[key] = found[key]
+
+
 def _friendly(command):
     """Wrap a command so a failure the user can fix ends as one sentence and its exit code."""
     import functools
@@ -816,6 +875,8 @@ def _friendly(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            if command is not index:  # index's --data and --out are its own files, not the workspace's
+                _from_workspace(kwargs)
             return command(*args, **kwargs)
         except (UserError, OSError) as exc:
             found = find_user_error(exc)
@@ -830,6 +891,8 @@ def _friendly(command):
 for _command in [*app.registered_commands, *users_app.registered_commands]:
     _command.callback = _friendly(_command.callback)
     _command.epilog = _command.epilog or exit_codes_help()
+    # the command list shows the Chinese half of each summary, whole (click would cut the pair with "...")
+    _command.short_help = _command.short_help or re.split(r"\s*/\s", (_command.callback.__doc__ or "").strip().split("\n")[0])[0]
 
 
 class Interrupted(BaseException):

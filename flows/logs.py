@@ -106,6 +106,14 @@ class _NoTraceback(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
+class _NotForConsole(logging.Filter):
+    """Drops records logged with extra={"console": False}: what the command then prints itself, better laid out
+    (the Prefect UI and the log file still have them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "console", True) is not False
+
+
 def log_file() -> Path:
     """Where the command line writes warnings and errors with their tracebacks."""
     from flows.processes import run_dir
@@ -147,4 +155,6 @@ def quiet_console(path: Path | None = None) -> int:
             if not isinstance(handler.formatter, _NoTraceback):
                 handler.setFormatter(_NoTraceback(handler.formatter))
                 count += 1
+            if not any(isinstance(f, _NotForConsole) for f in handler.filters):
+                handler.addFilter(_NotForConsole())
     return count

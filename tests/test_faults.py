@@ -300,6 +300,17 @@ def test_console_markup_in_bureau_text_is_printed_as_written(catalogue, tmp_path
     _no_traceback(result.output)
 
 
+def test_history_takes_a_county_by_name_as_well_as_by_code(tmp_path):
+    out = tmp_path / "reports"
+    for spelling in ("621202", "武都区", "武都"):
+        result = _invoke("history", "--year", "2023", "--county", spelling, "--out", str(out))
+        assert result.exit_code == 0, result.output
+        assert "武都区（621202）2023 年度" in result.stdout
+    result = _invoke("history", "--year", "2023", "--county", "朝阳区", "--out", str(out))
+    assert result.exit_code == 2 and "未知县区：朝阳区" in result.output
+    _no_traceback(result.output)
+
+
 def _config_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -297,6 +298,22 @@ def test_filled_form_round_trips_through_ingest(catalogue, tmp_path):
     assert sub.sheet == "填报表" and facts["row"].min() == 4
     with pytest.raises(IngestError, match="填报表的年度是 2024 年，与报送年度 2023 年不符"):
         read_submission(out, catalogue.sources["stats"], catalogue, 2023)
+
+
+def test_template_writes_the_name_the_drop_folder_expects(tmp_path):
+    """Without -o the form is named as the drop folder expects; with another name the command says which to use."""
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "template", "--department", "stats", "--year", "2024"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["统计局_2024年主要经济指标.xlsx"]
+    guide = load_workbook(tmp_path / "统计局_2024年主要经济指标.xlsx")["填报说明"]
+    lines = [guide.cell(row=r, column=1).value or "" for r in range(1, 7)]
+    assert not any("twomountains" in line for line in lines) and any("报送门户" in line for line in lines)
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "template", "--department", "stats", "--year", "2024",
+                           "-o", str(tmp_path / "统计局2024.xlsx")], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    assert proc.returncode == 0 and "文件名须为“统计局_2024年主要经济指标.xlsx”" in proc.stdout
 
 
 def test_template_refuses_unknown_department(tmp_path):
