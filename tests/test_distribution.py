@@ -200,6 +200,7 @@ def test_outbox_gives_each_recipient_only_its_own_report(catalogue, recipients, 
         assert (box / name).read_bytes() == (folder / name).read_bytes()
         text = (box / (name.removesuffix(".pdf") + ".txt")).read_text(encoding="utf-8")
         assert recipients.for_code(code)[0].name in text and "陇南市生态环境局" in text and "示例数据" in text
+        assert f"请与陇南市生态环境局联系（{catalogue.city.contact}）。" in text  # every mail names whom to ask
         assert not list(box.glob(".*.tmp"))
 
     assert make_plan(manifest, recipients, ledger, "outbox", catalogue).send == []

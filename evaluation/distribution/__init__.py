@@ -156,7 +156,8 @@ def make_plan(manifest: dict[str, Any], recipients: Recipients, deliveries: Deli
         for person in sorted(people, key=lambda r: r.id):
             delivery = Delivery(recipient=person, county_code=code, year=year, version=edition,
                                 file_name=file_name, report_sha256=sha256, channel=channel,  # type: ignore[arg-type]
-                                title=title, revision_lines=lines, sample=sample)
+                                title=title, revision_lines=lines, sample=sample,
+                                office=catalogue.city.issuer or "", contact=catalogue.city.contact)
             status = deliveries.status(person.id, sha256, channel)
             if status == "delivered":
                 plan.delivered.append(delivery)

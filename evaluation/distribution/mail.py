@@ -107,7 +107,8 @@ def mail_context(delivery: Delivery) -> dict[str, Any]:
         "revision_lines": list(delivery.revision_lines),
         "sample": delivery.sample,
         "sha256": delivery.report_sha256,
-        "sender_office": SENDER_OFFICE,
+        "sender_office": delivery.office or SENDER_OFFICE,
+        "contact": delivery.contact,
     }
 
 
@@ -124,8 +125,9 @@ def render_html(delivery: Delivery) -> str:
     return _environment(True).get_template("body.html").render(mail_context(delivery))
 
 
-def outbox_text(delivery: Delivery, sender: str = SENDER_OFFICE) -> str:
+def outbox_text(delivery: Delivery, sender: str | None = None) -> str:
     """The mail as a person would read it, stored next to the PDF in the outbox."""
+    sender = sender or delivery.office or SENDER_OFFICE
     header = (
         f"发件人：{sender}\n"
         f"收件人：{delivery.recipient.name} <{delivery.recipient.email}>\n"

@@ -59,6 +59,8 @@ class Delivery:
     title: str  # e.g. 武都区2023年度两山转化绩效评价报告
     revision_lines: tuple[str, ...] = ()
     sample: bool = False  # the manifest's sample_data: the mail says the figures are sample data
+    office: str = ""  # who sends it: the documents' issuer (zones.yaml city.issuer); "" for the default office
+    contact: str = ""  # the contact line every mail ends with (zones.yaml city.contact)
 
     @property
     def message_id(self) -> str:
