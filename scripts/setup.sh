@@ -42,8 +42,14 @@ if [ ! -f "$stamp" ]; then
     echo "==> creating $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
-  echo "==> installing pinned Python packages (requirements.lock)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.lock
+  total=$(grep -cE '^[A-Za-z0-9]' requirements.lock || true)
+  echo "==> installing $total pinned Python packages (requirements.lock; a few minutes the first time)"
+  # pip's own lines, condensed to one per package fetched, so a long install is never silent
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.lock \
+    | awk -v total="$total" '
+        /^Collecting / { n++; printf "    [%d/%d] %s\n", n, total, $2; fflush(); next }
+        /^Installing collected packages/ { print "    unpacking and installing …"; fflush(); next }
+        /^Successfully installed/ { print "    done"; fflush(); next }'
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
   rm -f "$VENV"/.installed-*
   touch "$stamp"
