@@ -16,6 +16,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 
 from evaluation import operations, pipeline, versions
 from evaluation.catalogue import Catalogue, load_catalogue
@@ -27,6 +28,9 @@ from evaluation.validation import Gate
 from flows.retrying import retry_on
 from flows.runners import on_dask, task_runner
 
+# Large parameters (the score result, the analysis, thousands of planned reports with their contexts) are
+# passed as quote(...): Prefect walks every parameter's contents, several times per task call, looking for
+# futures and states to resolve; at national scale the reports' contexts are millions of nodes.
 # Tasks are cached on content keys, never on DataFrames: a submission's sha256, last year's
 # values, the config hash and the code hash (which covers the GX suites and templates).
 # Results are pickled to the run's cache folder (default <out_dir>/.cache/prefect).
@@ -445,7 +449,7 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
             if step.name == "analyse":
                 return analyse_task(known["result"], known["values"], catalogue, year, known["history"], CODE)
             if step.name == "plan":
-                return plan(*(known[name] for name in step.inputs))
+                return plan(*(quote(known[name]) for name in step.inputs))
             return step.fn(**{name: known[name] for name in step.inputs})
 
         made = operations.run_steps(operations.EVALUATE, call=call, intakes=intakes, catalogue=catalogue, year=year,
@@ -455,7 +459,8 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
         to_render, carried = pipeline.split_plan(evaluation.plan, previous[1] if previous else None)
         if previous and not to_render:
             return _unchanged(out, year, previous, "the inputs changed but no report's content did")
-        revisions = revise(previous, intakes, evaluation.result, catalogue, out_dir, ledger_url, version, run_date,
+        revisions = revise(quote(previous), quote(intakes), quote(evaluation.result), quote(catalogue), out_dir,
+                           ledger_url, version, run_date,
                            {r.county_code for r in to_render}, operations.past_changed(previous, fingerprint))
         staged = operations.stage(out, year, version, to_render, carried, previous, run_date=run_date,
                                   revisions=revisions)
@@ -463,7 +468,8 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
             logger.info("carried over unchanged from v%d: %d reports", previous[0], len(carried))
         # PDFs rendered earlier from the same contexts (a run that was interrupted) are taken, not rendered again
         renders = RenderCache(cached["result_storage"] / "rendered", CODE)
-        rendered, fresh = reuse_rendered(staged.reports, staged.folder, None if cached["refresh_cache"] else renders)
+        rendered, fresh = reuse_rendered(quote(staged.reports), staged.folder,
+                                         None if cached["refresh_cache"] else renders)
         # The analysts' workbook is built in a thread while the reports render (at national scale it takes minutes
         # of one core; the flow's own thread only waits for the render workers meanwhile).
         books = ThreadPoolExecutor(1, thread_name_prefix="workbook")
@@ -475,7 +481,8 @@ def _issue(catalogue: Catalogue, year: int, out_dir: str, run_date: str, allow_i
         elif len(fresh) >= render_parallel_from or (fresh and pool is not None):
             # the methodology report too, first, beside the scorecards (in publish it would render after them)
             extra = [evaluation.methodology(version, run_date)] if evaluation.analysis is not None else []
-            rendered.update(render_batch(fresh + extra, staged.folder, renders, pool))  # a new pool costs ~3 s to start
+            # (quoted: Prefect would walk every report's context, three times, looking for futures to resolve)
+            rendered.update(render_batch(quote(fresh + extra), staged.folder, renders, pool))  # a new pool: ~3 s
             method = (extra[0], rendered.pop(extra[0].file_name)) if extra else None
         else:
             rendered.update({report.file_name: render(report, staged.folder, renders) for report in fresh})
