@@ -980,8 +980,25 @@ def main() -> None:  # pragma: no cover - console-script entry (tests run it as 
             code = _unexpected(exc)
     # Leave as soon as the exit handlers (Prefect's last events and logs, the server's stop) have run:
     # the interpreter's own teardown of pandas, Prefect and friends took another 2 s.
+    _drain_prefect()
     atexit._run_exitfuncs()
     _exit_now(code)
+
+
+def _drain_prefect(timeout: float = 5.0) -> None:
+    """Send Prefect's last logs and events before the exit handlers stop the temporary server. Prefect drains
+    them from threading's exit hooks, which a process leaving through os._exit never runs; its log worker then
+    raced the server's stop and printed "--- Error logging to API ---" after a clean run."""
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (APILogWorker, EventsWorker):
+            worker.drain_all(timeout=timeout)
+    except Exception:  # noqa: BLE001 - leaving anyway; what was not sent is in the log file
+        pass
 
 
 def _thread_failed(args) -> None:

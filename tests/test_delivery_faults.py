@@ -219,6 +219,20 @@ def test_broken_configuration_is_one_sentence_and_exit_2(reports, env, tmp_path)
     assert code == 2 and "Traceback" not in output and output.strip(), output
 
 
+def test_dry_run_lists_each_delivery_once_and_leaves_cleanly(reports, env):
+    """With its own temporary Prefect server: every line once, and nothing from Prefect's log worker after the
+    server stopped (it printed "--- Error logging to API ---" after a clean run)."""
+    own = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.Popen([str(CLI), "distribute", "--year", str(YEAR), "--dry-run", "--out", str(reports)],
+                            cwd=REPO, env=own, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    lines = [line for line in out.splitlines() if line.startswith("将放入发件箱")]
+    assert len(lines) == len(set(lines)) == 10, out
+    assert "Error logging to API" not in err and "Traceback" not in err, err
+
+
 def test_expected_failures_lose_their_traceback_on_prefect_consoles():
     """What Prefect prints for a task whose retries are exhausted, through a Prefect console handler."""
     import io
