@@ -47,7 +47,7 @@ if [ ! -f "$stamp" ]; then
   # pip's own lines, condensed to one per package fetched, so a long install is never silent
   "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.lock \
     | awk -v total="$total" '
-        /^Collecting / { n++; printf "    [%d/%d] %s\n", n, total, $2; fflush(); next }
+        /^Collecting [^ ]+==/ { n++; printf "    [%d/%d] %s\n", n, total, $2; fflush(); next }
         /^Installing collected packages/ { print "    unpacking and installing …"; fflush(); next }
         /^Successfully installed/ { print "    done"; fflush(); next }'
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
