@@ -366,7 +366,7 @@ def distribute(
         return
     console.print(f"{year} 年第 {outcome['version']} 版（{where}）：送达 {counts['delivered']} 份，"
                   f"此前已送达 {counts['skipped']} 份，失败 {counts['failed']} 份，"
-                  f"结果不确定 {counts['uncertain']} 份，未尝试 {counts['not_attempted']} 份。", markup=False)
+                  f"结果不确定 {counts['uncertain']} 份，未尝试 {counts['not_attempted']} 份。", markup=False, soft_wrap=True)
     labels = {"失败": "未送达", "结果不确定": "结果不确定"}
     for row in outcome["rows"]:
         if row["结果"] in labels:
