@@ -449,7 +449,9 @@ def validate(
     catalogue = _load_catalogue(config_dir)
     known = "、".join(f"{k}（{d.name}）" for k, d in catalogue.departments.items() if k in catalogue.sources)
     if department is None:
-        department = _department_from_name(catalogue, file.name)
+        from evaluation.ingest.drop import bureau_from_name
+
+        department = bureau_from_name(file.name, catalogue)
         if department is None:
             raise UserError(f"从文件名看不出是哪个部门的表，请用 --department 指定。可选：{known}", ExitCode.USAGE)
         console.print(f"按文件名判断为{catalogue.departments[department].name}（{department}）的表。")
@@ -477,14 +479,6 @@ def validate(
         atomic_write(target, report.html().encode("utf-8"))  # replaces an existing link, never writes through it
         console.print(f"HTML 校验报告：{target}", markup=False)
     raise typer.Exit(0 if report.accepted else 1)
-
-
-def _department_from_name(catalogue, name: str) -> Optional[str]:
-    """The one bureau whose name (统计局) the file name contains; None when none or several do."""
-    found = {key: d.name for key, d in catalogue.departments.items() if key in catalogue.sources and d.name in name}
-    # 生态环境局 in a name also contains a 环境局, were there one: the longer name is the one meant
-    found = [key for key, text in found.items() if not any(text != other and text in other for other in found.values())]
-    return found[0] if len(found) == 1 else None
 
 
 @contextlib.contextmanager

@@ -73,6 +73,15 @@ def _same_bureau(file: str, source: Source, department_name: str) -> bool:
     return _fold(department_name) in _fold(file)
 
 
+def bureau_from_name(file: str, catalogue: Catalogue) -> str | None:
+    """The one bureau whose name (统计局) a file name contains, for a self-check given no --department;
+    None when none or several do. A name inside a longer one found too (环境局 in 生态环境局) yields to it."""
+    found = {key: _fold(d.name) for key, d in catalogue.departments.items()
+             if key in catalogue.sources and _fold(d.name) in _fold(file)}
+    found = {key: text for key, text in found.items() if not any(text != other and text in other for other in found.values())}
+    return next(iter(found)) if len(found) == 1 else None
+
+
 def discover(data_dir: Path | str, year: int, catalogue: Catalogue) -> list[Expected]:
     """List each configured bureau's table for the year, whether or not it is there.
 
