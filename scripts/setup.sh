@@ -45,12 +45,15 @@ if [ ! -f "$stamp" ]; then
   total=$(grep -cE '^[A-Za-z0-9]' requirements.lock || true)
   echo "==> installing $total pinned Python packages (requirements.lock; a few minutes the first time)"
   # pip's own lines, condensed to one per package fetched, so a long install is never silent
+  # a pip configuration naming local package folders this machine lacks warns once per folder and package:
+  # hundreds of lines that say nothing to the user (real warnings and errors still show)
+  unlisted() { grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory" >&2 || true; }
   "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.lock \
-    | awk -v total="$total" '
+    2> >(unlisted) | awk -v total="$total" '
         /^Collecting [^ ]+==/ { n++; printf "    [%d/%d] %s\n", n, total, $2; fflush(); next }
         /^Installing collected packages/ { print "    unpacking and installing …"; fflush(); next }
         /^Successfully installed/ { print "    done"; fflush(); next }'
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(unlisted)
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
