@@ -32,8 +32,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from evaluation.fsutil import atomic_write
 from evaluation.ingest import FACT_COLUMNS, Received, submission_id as make_submission_id
+from evaluation.workspace import LEDGER_ENV
 
-LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"
 SCHEMA_VERSION = 4  # 1: id = sha256 of the bytes; 2: id = (bureau, year, bytes), sha256 column, one current;
 # 3: facts.indicator_id renamed variable_id (it always held variable ids: gep, population);
 # 4: submissions.submitted_by (the portal account that submitted it; empty for the other sources)

@@ -36,13 +36,13 @@ from evaluation import pipeline, versions
 from evaluation.catalogue import Catalogue
 from evaluation.fsutil import atomic_write, child
 from evaluation.ingest import IngestError, discover, receive_file
-from evaluation.ledger import Ledger, Recorded
 from evaluation.reporting import pages
 from evaluation.reporting.rendercache import RenderCache
 from evaluation.validation import Gate
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the ledger's SQLAlchemy (half a second to import) is loaded by whoever opens a ledger
     from evaluation.distribution.runs import Distribution
+    from evaluation.ledger import Ledger, Recorded
 
 
 # -- intake ---------------------------------------------------------------------------------------

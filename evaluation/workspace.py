@@ -27,6 +27,8 @@ from pathlib import Path
 
 from evaluation.errors import ExitCode, UserError
 
+LEDGER_ENV = "TWOMOUNTAINS_LEDGER_URL"  # a ledger database URL for every command (else the SQLite file)
+
 FILE = "twomountains.yaml"
 ENV = "TWOMOUNTAINS_HOME"
 KEYS = ("data", "reports", "config", "ledger")

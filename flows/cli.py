@@ -324,6 +324,8 @@ def distribute(
         stop(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）", ExitCode.USAGE)
     catalogue = _load_catalogue(config_dir)  # config and recipients checked before Prefect starts
     try:
+        if recipients is None and config_dir is not None:  # the workspace's or --config's recipients.yaml
+            recipients = config_dir / "recipients.yaml"
         book = load_recipients(catalogue, recipients)
     except RecipientsError as exc:
         stop(str(exc), ExitCode.USAGE)
@@ -484,12 +486,13 @@ def validate(
 @contextlib.contextmanager
 def _existing_ledger(out: Path, ledger_url: Optional[str]):
     """The ledger when one exists (a check creates none), else None."""
-    from evaluation.ledger import LEDGER_ENV
-    from evaluation.resources import open_ledger
+    from evaluation.workspace import LEDGER_ENV
 
     if not (ledger_url or os.environ.get(LEDGER_ENV) or (out / "ledger" / "ledger.sqlite").is_file()):
-        yield None
+        yield None  # and SQLAlchemy is never imported: a bureau's self-check stays quick
         return
+    from evaluation.resources import open_ledger
+
     with open_ledger(out, ledger_url) as book:
         yield book
 

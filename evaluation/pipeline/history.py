@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from evaluation import gep
 from evaluation.catalogue import Catalogue
 from evaluation.ingest import discover, Expected
-from evaluation.ledger import Ledger, Recorded
 from evaluation.pipeline.intake import Intake
+
+if TYPE_CHECKING:  # the ledger's SQLAlchemy (half a second to import) is loaded by whoever opens a ledger
+    from evaluation.ledger import Ledger, Recorded
 
 
 def current_for(ledger: Ledger, intake: Intake) -> tuple[Intake, str | None]:
