@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests import readme
 from tests.conftest import prefect_home
 import pytest
 
@@ -26,13 +27,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port(default: int) -> int:
+    """The README's port when it is free (then its commands run exactly as written), else any free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", default))
+        except OSError:
+            return _free_port()
+    return default
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = prefect_home(tmp_path_factory.mktemp("prefect_home"))
     work = tmp_path_factory.mktemp("checkout")  # runs write their reports here, not into the repo
     shutil.copytree(REPO / "flows", work / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "data").symlink_to(REPO / "data")
-    port, portal = _free_port(), _free_port()
+    (work / "twomountains.yaml").write_text("data: data/sample\n", encoding="utf-8")  # reports/ and the bundled config
+    port, portal = _port(4200), _port(8000)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_PORT": str(port), "TWOMOUNTAINS_HOME": str(work),
            "PORTAL_PORT": str(portal),
            "VENV": str(Path(sys.executable).parent.parent), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
@@ -40,8 +52,7 @@ def server(tmp_path_factory):
            # the worker asks for scheduled runs every second (default 10 s): each run starts that much sooner
            "PREFECT_WORKER_QUERY_SECONDS": "1"}
     env.pop("PREFECT_API_URL", None)
-    started = subprocess.run(["bash", "scripts/serve.sh", "start"], cwd=REPO, env=env, capture_output=True,
-                             text=True, timeout=300)
+    started = readme.run(readme.command("make serve"), cwd=REPO, env=env)
     api = f"http://127.0.0.1:{port}/api"
     try:
         assert started.returncode == 0, started.stdout + started.stderr
@@ -49,10 +60,10 @@ def server(tmp_path_factory):
         old = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
         os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=str(home))
         assert f"报送门户 / portal: http://127.0.0.1:{portal}/" in started.stdout
-        yield {"api": api, "work": work, "portal": f"http://127.0.0.1:{portal}"}
+        assert f"export PREFECT_API_URL={api}" in started.stdout  # the line the README says it prints
+        yield {"api": api, "work": work, "portal": f"http://127.0.0.1:{portal}", "port": port}
     finally:
-        stopped = subprocess.run(["bash", "scripts/serve.sh", "stop"], cwd=REPO, env=env, capture_output=True,
-                                 text=True, timeout=120)
+        stopped = readme.run(readme.command("make stop"), cwd=REPO, env=env, timeout=120)
         for k, v in locals().get("old", {}).items():
             if v is None:
                 os.environ.pop(k, None)
@@ -65,6 +76,29 @@ def server(tmp_path_factory):
 def _client():
     from prefect.client.orchestration import SyncPrefectClient
     return SyncPrefectClient(os.environ["PREFECT_API_URL"])
+
+
+def _export(server) -> str:
+    """The README's `export PREFECT_API_URL=…` line (with the fixture's port when 4200 was taken)."""
+    line = readme.command("export PREFECT_API_URL=http://127.0.0.1:4200/api")
+    return line.replace(":4200/", f":{server['port']}/")
+
+
+def _shell(server) -> dict:
+    """A shell that has exported the server's address, whose workspace is the deployments'."""
+    return {**os.environ, "PREFECT_API_URL": server["api"], "TWOMOUNTAINS_HOME": str(server["work"])}
+
+
+def _deployment_run(server, name: str) -> str:
+    """`export PREFECT_API_URL=…` then the README's `prefect deployment run <name> -p year=2023`, in a shell
+    that had no API address before (as a new terminal): the id of the flow run it created."""
+    import re
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = readme.run(_export(server) + "\n" + readme.command(f".venv/bin/prefect deployment run {name}"),
+                      cwd=REPO, env=env)
+    assert done.returncode == 0 and "Created flow run" in done.stdout, done.stdout + done.stderr
+    return re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)
 
 
 def _wait(fn, timeout: float, every: float = 0.5):
@@ -122,14 +156,16 @@ def test_worker_runs_a_deployment_and_artifacts_come_back(server, rendered_pdfs,
     assert "file://" not in str(summary.data) + str(pdf.data)
     assert len([p for p in (out / "2023" / "v1").glob("*.pdf") if "技术报告" not in p.name]) == 10
 
-    # The distribute-scorecards deployment sends that version to the outbox, one folder per recipient.
+    # The distribute-scorecards deployment sends that version to the outbox, one folder per recipient: run as the
+    # README says, in a shell that has exported the API's address
+    run_id = _deployment_run(server, "distribute-scorecards/distribute-scorecards")
     with _client() as client:
         dep = client.read_deployment_by_name("distribute-scorecards/distribute-scorecards")
         assert dep.parameters["channel"] == "outbox" and not dep.schedules
-        run = client.create_flow_run_from_deployment(dep.id, parameters={"year": 2023, "out_dir": str(out)})
-        final = _wait(lambda: (r := client.read_flow_run(run.id)).state.is_final() and r, 300)
+        final = _wait(lambda: (r := client.read_flow_run(run_id)).state.is_final() and r, 300)
         assert final and final.state.is_completed(), final and final.state
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+        assert final.parameters["year"] == 2023
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     (deliveries,) = [a for a in artifacts if a.key == "deliveries-2023-v1"]
     rows = json.loads(deliveries.data)
     assert len(rows) == 10 and {r["结果"] for r in rows} == {"已送达"}
@@ -175,10 +211,9 @@ def test_a_cli_correction_reaches_the_server_and_the_deployment_reissues(server,
     fixed = tmp_path / "生态环境局_2023年生态环境质量_更正.csv"
     fixed.write_text("\n".join([lines[0], lines[1].replace("76.11", "76.9", 1), *lines[2:]]) + "\n", encoding="utf-8")
 
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "correct", str(fixed), "--department", "eco",
-                           "--year", "2023", "--reason", "武都区EQI录入错误", "--data", str(sample), "--out", str(out)],
-                          cwd=REPO, env={**os.environ, "PREFECT_API_URL": server["api"]}, capture_output=True,
-                          text=True, timeout=300)
+    # the README's command as written, typed in the folder holding the bureau's file, in a shell that exported
+    # the server's address and whose workspace is the deployments' (TWOMOUNTAINS_HOME)
+    done = readme.run(readme.command(".venv/bin/twomountains correct"), cwd=tmp_path, env=_shell(server))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "已通知 Prefect 服务器" in done.stdout and "Traceback" not in done.stdout + done.stderr
     with Ledger.at(out) as ledger:
@@ -207,9 +242,8 @@ def test_the_portal_of_make_serve_takes_a_bureau_account_made_as_the_readme_says
     from evaluation import versions
 
     out = server["work"] / "reports"
-    made = subprocess.run([sys.executable, "-m", "flows.cli", "users", "add", "wangfang", "--role", "bureau",
-                           "--department", "eco", "--name", "王芳", "--out", str(out)], input="portal-pass-2024\n",
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    made = readme.run(readme.command(".venv/bin/twomountains users add wangfang"), cwd=REPO, env=_shell(server),
+                      input="portal-pass-2024\n")
     assert made.returncode == 0 and "已创建账户 wangfang" in made.stdout, made.stdout + made.stderr
     client = httpx.Client(base_url=server["portal"], timeout=60)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
@@ -246,9 +280,8 @@ def test_the_workbench_of_make_serve_runs_and_distributes_through_the_deployment
     from evaluation import versions
 
     out = server["work"] / "reports"
-    made = subprocess.run([sys.executable, "-m", "flows.cli", "users", "add", "chenjing", "--role", "analyst",
-                           "--name", "陈静", "--out", str(out)], input="analyst-pass-2024\n",
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    made = readme.run(readme.command(".venv/bin/twomountains users add chenjing"), cwd=REPO, env=_shell(server),
+                      input="analyst-pass-2024\n")
     assert made.returncode == 0, made.stdout + made.stderr
     client = httpx.Client(base_url=server["portal"], timeout=60)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
@@ -281,3 +314,59 @@ def test_the_workbench_of_make_serve_runs_and_distributes_through_the_deployment
     assert final and final.state.is_completed(), final and final.state
     page = client.get(f"/analyst/2023/distribution?v={latest}").text
     assert "待发送" not in re.sub(r"<[^>]+>", "", page).split("每份报告")[0]
+
+
+def test_the_readme_commands_for_an_issued_year_as_written(server, smtp_server, tmp_path):
+    """The README's commands once a year is issued, each exactly as written, in a shell that exported the
+    server's address (README, "Scheduled runs"): the annual deployment run now, the three distribution
+    commands, the history of a county and the recomputation of a version from its manifest. Last in the
+    file: the year is issued (v1–v3) and distributed to the outbox by the tests above."""
+    import re
+
+    from evaluation import versions
+
+    work, out = server["work"], server["work"] / "reports"
+    issued = versions.versions(out, 2023)
+    assert issued, "the tests above issued 2023"
+
+    # `prefect deployment run annual-evaluation/annual-evaluation -p year=2023`: nothing changed, nothing issued
+    run_id = _deployment_run(server, "annual-evaluation/annual-evaluation")
+    with _client() as client:
+        final = _wait(lambda: (r := client.read_flow_run(run_id)).state.is_final() and r, 300)
+    assert final and final.state.is_completed() and final.parameters["year"] == 2023, final and final.state
+    assert versions.versions(out, 2023) == issued
+
+    # distribution, as written: the workspace's config names the city's mail server; here it is a real one on
+    # loopback (no TLS, no login), the rest of the config as shipped
+    mail = smtp_server()
+    config = tmp_path / "workspace" / "config"
+    shutil.copytree(REPO / "config", config)
+    recipients = (config / "recipients.yaml").read_text(encoding="utf-8")
+    recipients = re.sub(r"host: smtp\.longnan\.example\n  port: 587\n  security: starttls[^\n]*\n"
+                        r"  username_env: [A-Z_]+\n  password_env: [A-Z_]+\n",
+                        f"host: 127.0.0.1\n  port: {mail.port}\n  security: none\n", recipients)
+    assert f"port: {mail.port}" in recipients
+    (config / "recipients.yaml").write_text(recipients, encoding="utf-8")
+    (config.parent / "twomountains.yaml").write_text(f"data: {work / 'data' / 'sample'}\nreports: {out}\n"
+                                                     f"config: config\n", encoding="utf-8")
+    shell = {**_shell(server), "TWOMOUNTAINS_HOME": str(config.parent)}
+    dry = readme.run(readme.command(".venv/bin/twomountains distribute --year 2023 --dry-run"), cwd=REPO, env=shell)
+    # the workbench test above delivered every report to the outbox (the default channel): nothing left to send
+    assert dry.returncode == 0 and "没有需要发送的报告（均已送达）" in dry.stdout, dry.stdout + dry.stderr
+    outbox = readme.run(readme.command(".venv/bin/twomountains distribute --year 2023"), cwd=REPO, env=shell)
+    assert outbox.returncode == 0 and "均已送达" in outbox.stdout, outbox.stdout + outbox.stderr
+    email = readme.run(readme.command(".venv/bin/twomountains distribute --year 2023 --channel email"), cwd=REPO,
+                       env=shell)
+    assert email.returncode == 0, email.stdout + email.stderr
+    to = {address for got in mail.handler.got for address in got.rcpt_tos}
+    assert len(mail.handler.got) >= 10 and any(a.endswith("longnan.example") for a in to), to
+    assert "Traceback" not in dry.stdout + dry.stderr + outbox.stdout + outbox.stderr + email.stdout + email.stderr
+
+    # where each figure of a county came from, and a version recomputed from its manifest alone
+    history = readme.run(readme.command(".venv/bin/twomountains history --year 2023 --county 621202"), cwd=REPO,
+                         env=_shell(server))
+    assert history.returncode == 0 and "武都区（621202）2023 年度数据来源" in history.stdout, history.stdout + history.stderr
+    again = readme.run(readme.command(".venv/bin/twomountains index --manifest reports/2023/v1/manifest.json"),
+                       cwd=work, env=_shell(server))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len((work / "again.csv").read_text(encoding="utf-8").splitlines()) >= 10
