@@ -51,6 +51,8 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.lock \
     2> >(unlisted) | awk -v total="$total" '
         /^Collecting [^ ]+==/ { n++; printf "    [%d/%d] %s\n", n, total, $2; fflush(); next }
+        /^Processing .*\.whl/ { k = split($2, path, "/"); split(path[k], part, "-")
+                                n++; printf "    [%d/%d] %s==%s\n", n, total, part[1], part[2]; fflush(); next }
         /^Installing collected packages/ { print "    unpacking and installing …"; fflush(); next }
         /^Successfully installed/ { print "    done"; fflush(); next }'
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(unlisted)
