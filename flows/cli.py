@@ -324,9 +324,7 @@ def distribute(
         stop(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）", ExitCode.USAGE)
     catalogue = _load_catalogue(config_dir)  # config and recipients checked before Prefect starts
     try:
-        if recipients is None and config_dir is not None:  # the workspace's or --config's recipients.yaml
-            recipients = config_dir / "recipients.yaml"
-        book = load_recipients(catalogue, recipients)
+        book = load_recipients(catalogue, recipients, config_dir=config_dir)  # the workspace's or --config's
     except RecipientsError as exc:
         stop(str(exc), ExitCode.USAGE)
     if channel == "email":

@@ -125,9 +125,7 @@ def distribute_scorecards(
         return _refuse(f"未知的发送方式：{channel}（可选：outbox 发件箱、email 邮件）")
     try:
         catalogue = load_catalogue(config_dir)
-        if recipients is None and config_dir is not None:  # the recipients beside the catalogue it was given
-            recipients = str(Path(config_dir) / "recipients.yaml")
-        book = load_recipients(catalogue, recipients)
+        book = load_recipients(catalogue, recipients, config_dir=config_dir)
     except (CatalogueError, RecipientsError) as exc:
         return _refuse(str(exc))
     smtp = None

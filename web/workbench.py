@@ -355,7 +355,7 @@ def install(app: FastAPI, h: SimpleNamespace) -> None:
     def recipients():
         from evaluation.distribution.recipients import load_recipients
 
-        return load_recipients(catalogue, None if config_dir is None else config_dir / "recipients.yaml")
+        return load_recipients(catalogue, config_dir=config_dir)
 
     @app.get("/analyst/{year}/distribution")
     def distribution_page(request: Request, year: int):

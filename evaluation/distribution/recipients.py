@@ -334,8 +334,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_recipients(catalogue: Catalogue, path: Path | str | None = None) -> Recipients:
-    """Load and check config/recipients.yaml (or ``path``) against ``catalogue``."""
+def load_recipients(catalogue: Catalogue, path: Path | str | None = None, *,
+                    config_dir: Path | str | None = None) -> Recipients:
+    """Load and check ``path``, else the recipients.yaml beside the catalogue's config folder ``config_dir``,
+    else the default (``default_recipients_path``), against ``catalogue``."""
+    if not path and config_dir:
+        path = Path(config_dir) / RECIPIENTS_FILE
     path = Path(path) if path else default_recipients_path()
     raw = _read_yaml(path)
     counties = raw.get("counties")
